@@ -1,0 +1,41 @@
+"""The Agent protocol: what an agent reads, and the one thing it may return."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from autolab.config import Config
+from autolab.records import LedgerRow, Proposal, ScoreRow
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything an agent may look at when it proposes (DESIGN.md section 6)."""
+
+    config: Config
+    parent_sha: str
+    parent_trial: str
+    files: dict[str, str]               # editable files at the parent, path -> text
+    scores: tuple[ScoreRow, ...]        # the frontier on main, best last
+    history: tuple[LedgerRow, ...]      # every ledger row so far, oldest first
+    slots: int = 1
+    idea: str = ""                      # a person's idea to try now (quoted data, not orders)
+    tried: frozenset = field(default_factory=frozenset)  # admission keys already used
+
+
+class Agent(Protocol):
+    name: str
+
+    def propose(self, context: Context) -> list[Proposal]: ...
+
+
+def unified_diff(path: str, old: str, new: str) -> str:
+    """A diff of one file that `git apply` accepts."""
+    def lines(text: str) -> list[str]:
+        out = text.splitlines(keepends=True)
+        if out and not out[-1].endswith("\n"):
+            out[-1] += "\n\\ No newline at end of file\n"
+        return out
+    return "".join(difflib.unified_diff(lines(old), lines(new), f"a/{path}", f"b/{path}"))

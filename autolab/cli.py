@@ -1,0 +1,290 @@
+"""The `autolab` command."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import git
+from rich.console import Console
+from rich.table import Table
+
+from autolab import config as config_mod
+from autolab import registry, scores
+from autolab.config import Lab
+from autolab.errors import AutolabError, LabError, LockedError, UserError
+from autolab.forges.local import TRIAL_REFS
+from autolab.gitops import BOT, Repo
+from autolab.integrity import manifest_at, watched
+from autolab.ledger import Ledger
+from autolab.loop import Loop
+from autolab.progress import Progress
+from autolab.records import BASELINE, Job
+
+console = Console(highlight=False)
+
+
+@contextmanager
+def run_lock(lab: Lab):
+    """One `autolab run` per lab: a second one is told who holds it."""
+    lab.home.mkdir(parents=True, exist_ok=True)
+    path = lab.home / "run.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LockedError(f"{lab.root}: an autolab run is already active here (pid "
+                              f"{holder}); wait for it or stop it first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def build_loop(lab: Lab, forge: str, runner: str, agent: str, parallel: int) -> Loop:
+    repo = Repo(lab.root)
+    return Loop(lab, registry.forge(forge, lab), registry.runner(runner, lab, parallel),
+                registry.agent(agent, lab), Ledger(repo, lab.home),
+                Progress(console, lab.config.metric))
+
+
+def parts(f):
+    for name, help_text in (("forge", "where trials become PRs: local | github"),
+                            ("runner", "where trials train: local | modal"),
+                            ("agent", "who proposes changes: sweep | claude")):
+        f = click.option(f"--{name}", default=None, help=f"{help_text} "
+                         f"[default: from [tool.autolab], else the offline built-in]")(f)
+    f = click.option("--parallel", "-p", type=click.IntRange(1, 64), default=None,
+                     help="trials running at once [default: runner.parallel]")(f)
+    return click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False),
+                        help="the lab's directory (any path inside its git repo)")(f)
+
+
+def _drive(lab_dir, forge, runner, agent, parallel, trials, idea=""):
+    lab = config_mod.load(lab_dir)
+    parallel = parallel or lab.config.runner.parallel
+    if lab.config.budget.max_trials:
+        trials = min(trials, lab.config.budget.max_trials)
+    with run_lock(lab):
+        loop = build_loop(lab, forge or "local", runner or lab.config.runner.kind,
+                          agent or lab.config.agent.kind, parallel)
+        try:
+            if trials == 0:
+                loop.finish_pending()
+                loop.ensure_baseline(parallel)
+            else:
+                loop.run(trials, parallel, idea)
+        finally:
+            loop.runner.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="autolab")
+def cli():
+    """autolab: experiments that run themselves; every experiment is a pull request.
+
+    Run inside a git repository whose pyproject.toml has a [tool.autolab] table
+    (`autolab init` writes one). State lives in $AUTOLAB_HOME (default .autolab/).
+    """
+
+
+@cli.command()
+@parts
+@click.option("--trials", "-n", type=click.IntRange(1), default=10, show_default=True,
+              help="trials to start in this run")
+def run(lab_dir, forge, runner, agent, parallel, trials):
+    """Propose, train, evaluate and merge-or-close TRIALS experiments.
+
+    On a lab with no baseline yet, the baseline seeds run first. A run that was
+    killed resumes its interrupted trials when started again.
+    """
+    _drive(lab_dir, forge, runner, agent, parallel, trials)
+
+
+@cli.command()
+@parts
+def baseline(lab_dir, forge, runner, agent, parallel):
+    """Run the baseline seeds on main and record the noise band (skipped if present)."""
+    _drive(lab_dir, forge, runner, agent, parallel, 0)
+
+
+@cli.command("try")
+@click.argument("idea")
+@parts
+def try_(idea, lab_dir, forge, runner, agent, parallel):
+    """Try one IDEA now, e.g. `autolab try "LR=0.006"` (the sweep agent applies NAME=value)."""
+    _drive(lab_dir, forge, runner, agent, parallel, 1, idea)
+
+
+@cli.command()
+@click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
+@click.option("--last", "-n", default=10, show_default=True, help="recent trials to list")
+def status(lab_dir, last):
+    """The best result, the noise band, the last trials and the ones still running."""
+    lab = config_mod.load(lab_dir)
+    repo = Repo(lab.root)
+    rows = Ledger(repo, lab.home).rows()
+    main = repo.rev("refs/heads/main")
+    frontier = scores.parse(repo.read(main, scores.PATH)) if main else []
+    metric = lab.config.metric
+    if frontier:
+        best, base = frontier[-1], frontier[0]
+        console.print(f"best {metric}: [bold]{best.metric:.5g}[/bold] ({best.trial_id}, "
+                      f"{best.n_seeds} seeds); baseline {base.metric:.5g} ± "
+                      f"{base.metric_std:.3g}; {len(frontier) - 1} kept")
+    else:
+        console.print("no baseline yet: `autolab run` starts with it")
+    trials = [r for r in rows if r.status != BASELINE]
+    counts: dict[str, int] = {}
+    for r in trials:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    console.print(f"{len(trials)} trials: " + ", ".join(f"{v} {k}" for k, v in
+                                                     sorted(counts.items())) if trials else "")
+    table = Table("trial", "status", metric, "Δ best", "hypothesis", box=None)
+    for r in trials[-last:]:
+        table.add_row(r.trial_id, r.status, "–" if r.metric is None else f"{r.metric:.5g}",
+                      "–" if r.delta_vs_best is None else f"{r.delta_vs_best:+.4g}",
+                      r.hypothesis[:70])
+    if trials:
+        console.print(table)
+    done = {r.trial_id for r in rows}
+    records = sorted((lab.home / "prs").glob("*.json")) if (lab.home / "prs").exists() else []
+    running = [json.loads(p.read_text()) for p in records]
+    running = [r for r in running if r["state"] == "open" and r["trial_id"] not in done]
+    for r in running:
+        console.print(f"running: {r['trial_id']} {r['title']}")
+
+
+@cli.command()
+@click.argument("trial_id")
+@click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
+def reproduce(trial_id, lab_dir):
+    """Re-run TRIAL_ID's exact commit and seeds with main's evaluator; compare the metric."""
+    lab = config_mod.load(lab_dir)
+    repo = Repo(lab.root)
+    row = next((r for r in Ledger(repo, lab.home).rows() if r.trial_id == trial_id), None)
+    if row is None or not row.commit_sha:
+        raise UserError(f"{trial_id}: no such trial with a commit in the ledger "
+                        f"(see `autolab status`)")
+    manifest = manifest_at(repo, row.commit_sha, watched(lab.config))
+    if manifest.config_sha256 != row.config_sha256:
+        raise UserError(f"{trial_id}: commit {row.commit_sha[:10]} no longer matches its "
+                        f"recorded config_sha256")
+    runner = registry.runner("local", lab, 1)
+    main = repo.rev("refs/heads/main")
+    try:
+        for seed, recorded in zip(json.loads(row.seeds), row.seed_values + [None] * 99):
+            result = runner.wait([runner.submit(Job(trial_id, row.commit_sha, manifest, main,
+                                                    seed))])[0]
+            got = result.metrics.get(lab.config.metric)
+            console.print(f"{trial_id} seed {seed}: {result.status} {lab.config.metric}="
+                          f"{got} (recorded {recorded})")
+    finally:
+        runner.close()
+    console.print(f"trial ref: {TRIAL_REFS}{trial_id}; config_sha256 {row.config_sha256}")
+
+
+INIT_TABLE = """
+[tool.autolab]
+objective = {objective}
+metric = {metric}
+direction = {direction}
+secondary = []
+editable = {editable}
+frozen = {frozen}
+prepare_command = {prepare}
+train_command = {train}
+evaluate_command = {evaluate}
+budget_seconds = {budget}
+timeout_seconds = {timeout}
+baseline_seeds = 3
+confirm_seeds = 2
+min_delta = 0.0
+constraints = ["no new dependencies"]
+
+[tool.autolab.runner]
+kind = "local"
+parallel = 1
+
+[tool.autolab.agent]
+kind = "sweep"
+"""
+
+
+@cli.command()
+@click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
+@click.option("--objective", default="Improve the metric within the training budget")
+@click.option("--metric", default="val_bpb", show_default=True)
+@click.option("--direction", type=click.Choice(["minimize", "maximize"]), default="minimize",
+              show_default=True)
+@click.option("--editable", multiple=True, default=["train/**"], show_default=True)
+@click.option("--frozen", multiple=True, default=["evaluator/**"], show_default=True,
+              help="besides reports/scores.csv, .github/** and pyproject.toml, always frozen")
+@click.option("--prepare", default="python -m evaluator.data", show_default=True)
+@click.option("--train", default="python train/train.py", show_default=True)
+@click.option("--evaluate", default="python -m evaluator", show_default=True)
+@click.option("--budget", type=float, default=60, show_default=True)
+@click.option("--timeout", type=float, default=240, show_default=True)
+def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train, evaluate,
+         budget, timeout):
+    """Make this git repository a lab: config, reports/scores.csv, .gitignore; one commit."""
+    root = config_mod.find_root(Path(lab_dir))
+    repo = Repo(root)
+    written = []
+    pyproject = root / config_mod.PYPROJECT
+    text = pyproject.read_text() if pyproject.exists() else ""
+    if "[tool.autolab]" not in text:
+        q = json.dumps
+        frozen_all = [*frozen, "reports/scores.csv", ".github/**", "pyproject.toml"]
+        table = INIT_TABLE.format(objective=q(objective), metric=q(metric),
+                                  direction=q(direction), editable=q(list(editable)),
+                                  frozen=q(list(dict.fromkeys(frozen_all))), prepare=q(prepare),
+                                  train=q(train), evaluate=q(evaluate), budget=budget,
+                                  timeout=timeout)
+        pyproject.write_text(text + ("\n" if text and not text.endswith("\n") else "") + table)
+        written.append(config_mod.PYPROJECT)
+    config_mod.load(root)  # what was there or written must be valid before committing
+    score_file = root / scores.PATH
+    if not score_file.exists():
+        score_file.parent.mkdir(parents=True, exist_ok=True)
+        score_file.write_text(scores.HEADER)
+        written.append(scores.PATH)
+    ignore = root / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.exists() else []
+    if ".autolab/" not in lines:
+        ignore.write_text("\n".join([*lines, ".autolab/"]) + "\n")
+        written.append(".gitignore")
+    if not written:
+        console.print(f"{root} is already a lab; nothing to do")
+        return
+    try:
+        repo.git.add("--", *written)
+        repo.git.commit("-m", "autolab: init lab", "--only", "--", *written, env=BOT)
+    except git.GitCommandError as exc:
+        raise LabError(f"{root}: wrote {', '.join(written)} but could not commit them "
+                       f"({exc.stderr.strip()[-200:]}); commit them yourself") from None
+    console.print(f"initialised the lab in {root}: {', '.join(written)} committed. "
+                  f"Next: `autolab run`")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except AutolabError as exc:
+        console.print(f"[red]autolab: {exc}[/red]", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

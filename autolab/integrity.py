@@ -1,0 +1,51 @@
+"""Manifests: what exactly is trained and what exactly scores it.
+
+A manifest is computed from the committed blobs when a trial is opened, and
+recomputed from the files a runner actually extracted; any difference stops
+the run as `integrity_mismatch` before a single step of training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from autolab.config import Config
+from autolab.gitops import Repo, glob_regex
+from autolab.records import Manifest
+
+
+def watched(config: Config):
+    return glob_regex([*config.editable, *config.frozen])
+
+
+def manifest_at(repo: Repo, commit: str, patterns) -> Manifest:
+    match = glob_regex(patterns) if not hasattr(patterns, "match") else patterns
+    files = tuple(
+        (path, hashlib.sha256(repo.blob(sha)).hexdigest())
+        for mode, sha, path in repo.files(commit)
+        if mode != "160000" and match.match(path)
+    )
+    return Manifest(files=tuple(sorted(files)))
+
+
+def manifest_of_dir(root: Path, patterns) -> Manifest:
+    match = glob_regex(patterns) if not hasattr(patterns, "match") else patterns
+    files = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        if (path.is_file() or path.is_symlink()) and match.match(rel):
+            data = (path.readlink().as_posix().encode() if path.is_symlink()
+                    else path.read_bytes())
+            files.append((rel, hashlib.sha256(data).hexdigest()))
+    return Manifest(files=tuple(sorted(files)))
+
+
+def differences(expected: Manifest, actual: Manifest) -> list[str]:
+    want, got = expected.as_dict(), actual.as_dict()
+    return sorted(p for p in want.keys() | got.keys() if want.get(p) != got.get(p))
+
+
+def tree_sha256(root: Path) -> str:
+    """One hash over every file under `root` (the prepared data's identity)."""
+    return manifest_of_dir(root, ["**"]).config_sha256

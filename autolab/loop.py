@@ -1,0 +1,363 @@
+"""The experiment loop, in the order of DESIGN.md section 1:
+
+    propose ─▶ admit ─▶ open ─▶ run ─▶ evaluate ─▶ decide ─▶ report ─▶ merge | close ─▶ record
+
+Every decision is written ahead to AUTOLAB_HOME/pending/ before it acts, so a
+run killed at any point finishes that trial's merge, close and ledger row the
+next time it starts, without doing any of them twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from autolab import admit, decide, report
+from autolab.agents.base import Agent, Context
+from autolab.config import Lab
+from autolab.errors import BaselineError, StaleError
+from autolab.forges.base import Forge
+from autolab.gitops import Repo, glob_regex
+from autolab.integrity import manifest_at, watched
+from autolab.ledger import Ledger
+from autolab.progress import Progress
+from autolab.records import (
+    BASELINE,
+    Job,
+    LedgerRow,
+    Manifest,
+    Proposal,
+    RunResult,
+    ScoreRow,
+    Trial,
+    Verdict,
+    utc_now,
+)
+from autolab.runners.base import Runner
+
+SEEDS_PER_TRIAL = 100   # trial n runs seeds n*100, n*100+1, ...: fresh, and reproducible
+CURVE_POINTS = 200
+
+
+@dataclass
+class Running:
+    """A trial between its first job and its verdict."""
+
+    trial: Trial
+    number: int
+    eval_sha: str
+    started_at: str
+    results: list[RunResult] = field(default_factory=list)
+    pending: int = 0
+    retried: set = field(default_factory=set)
+
+    def seed(self, k: int) -> int:
+        return self.number * SEEDS_PER_TRIAL + k
+
+
+def trial_number(trial_id: str) -> int:
+    match = re.fullmatch(r"t(\d+)", trial_id)
+    return int(match.group(1)) if match else 0
+
+
+class Loop:
+    def __init__(self, lab: Lab, forge: Forge, runner: Runner, agent: Agent, ledger: Ledger,
+                 progress: Progress):
+        self.lab, self.config = lab, lab.config
+        self.forge, self.runner, self.agent, self.ledger = forge, runner, agent, ledger
+        self.progress = progress
+        self.repo = Repo(lab.root)
+        self.pending_dir = lab.home / "pending"
+        self.jobs: dict[object, tuple[Running, int]] = {}
+        self.queue: list[Proposal] = []
+
+    # the run ---------------------------------------------------------------
+    def run(self, trials: int, parallel: int, idea: str = "") -> None:
+        self.finish_pending()
+        self.ensure_baseline(parallel)
+        active = [self.resume(t) for t in self.forge.open_trials() if not self.ledger.has(
+            t.trial_id)]
+        started, idea_left = len(active), idea
+        self.progress.start(trials, resumed=len(active))
+        while True:
+            while len(self.jobs) < parallel and started < trials:
+                proposals = self.propose(min(parallel - len(self.jobs), trials - started),
+                                         idea_left)
+                idea_left = ""
+                if not proposals:
+                    break
+                for proposal in proposals[: trials - started]:
+                    started += 1
+                    self.admit_and_start(proposal)
+            if not self.jobs:
+                if started < trials:
+                    self.progress.note("the agent has no new proposals; stopping early")
+                break
+            for result in self.runner.wait(list(self.jobs)):
+                self.on_result(result)
+        self.progress.finish(self.forge.scores())
+
+    # propose + admit + open ------------------------------------------------
+    def context(self, slots: int, idea: str = "") -> Context:
+        main = self.forge.main_sha()
+        editable = glob_regex(self.config.editable)
+        files = {p: self.repo.blob(sha).decode(errors="replace")
+                 for _m, sha, p in self.repo.files(main) if editable.match(p)}
+        scores = self.forge.scores()
+        history = tuple(self.ledger.rows())
+        best = scores[-1].trial_id if scores and scores[-1].trial_id.startswith("t") else ""
+        return Context(config=self.config, parent_sha=main, parent_trial=best, files=files,
+                       scores=tuple(scores), history=history, slots=slots, idea=idea,
+                       tried=admit.tried(list(history)) | self.in_flight_keys())
+
+    def in_flight_keys(self) -> frozenset:
+        return frozenset(k for running, _ in self.jobs.values()
+                         for k in admit.keys(running.trial.proposal.parent_sha,
+                                             running.trial.proposal.diff))
+
+    def propose(self, slots: int, idea: str) -> list[Proposal]:
+        if self.queue:
+            taken, self.queue = self.queue[:slots], self.queue[slots:]
+            return taken
+        return self.agent.propose(self.context(slots, idea))
+
+    def admit_and_start(self, proposal: Proposal) -> None:
+        trial_id = self.next_trial_id()
+        context_tried = admit.tried(self.ledger.rows()) | self.in_flight_keys()
+        status, reason = admit.check(self.repo, self.config, proposal, context_tried)
+        if status:
+            self.record(LedgerRow(trial_id=trial_id, status=status, reason=reason,
+                                  started_at=utc_now(), **proposal_columns(proposal)))
+            self.progress.ended(trial_id, status, reason, None)
+            return
+        trial = self.forge.open_trial(trial_id, proposal)
+        running = Running(trial, trial_number(trial_id), self.forge.main_sha(), utc_now())
+        self.progress.opened(trial)
+        self.submit(running, 0)
+
+    def resume(self, trial: Trial) -> Running:
+        running = Running(trial, trial_number(trial.trial_id), self.forge.main_sha(), utc_now())
+        self.progress.note(f"resuming {trial.trial_id}: {trial.proposal.hypothesis}")
+        self.submit(running, 0)
+        return running
+
+    def next_trial_id(self) -> str:
+        taken = [trial_number(r.trial_id) for r in self.ledger.rows()]
+        taken += [trial_number(ref.rsplit("/", 1)[-1]) for ref in self.repo.git.for_each_ref(
+            "--format=%(refname)", "refs/heads/autolab/", "refs/autolab/trials/").split()]
+        return f"t{max(taken, default=0) + 1:04d}"
+
+    # run + evaluate --------------------------------------------------------
+    def submit(self, running: Running, k: int) -> None:
+        job = Job(running.trial.trial_id, running.trial.commit_sha, running.trial.manifest,
+                  running.eval_sha, running.seed(k))
+        self.jobs[self.runner.submit(job)] = (running, k)
+        running.pending += 1
+
+    def on_result(self, result: RunResult) -> None:
+        handle = next(h for h, (r, _) in self.jobs.items()
+                      if r.trial.trial_id == result.job.trial_id and r.seed(_) == result.job.seed)
+        running, k = self.jobs.pop(handle)
+        running.pending -= 1
+        if result.status == "infra_error" and k not in running.retried:
+            running.retried.add(k)  # the runner failed, not the idea: once more
+            self.progress.note(f"{running.trial.trial_id}: {result.reason}; retrying")
+            self.submit(running, k)
+            return
+        running.results.append(result)
+        if running.pending:
+            return
+        failed = [r for r in running.results if r.status != "ok"]
+        if failed:
+            self.finish(running, Verdict(failed[0].status, failed[0].reason))
+            return
+        scores = self.forge.scores()
+        verdict = decide.judge(self.config, [self.metric(r) for r in running.results],
+                               scores[-1], self.noise())
+        if verdict.status == "promising":
+            self.progress.note(f"{running.trial.trial_id}: {verdict.reason}")
+            for k in range(1, 1 + self.config.confirm_seeds):
+                self.submit(running, k)
+            return
+        self.finish(running, verdict)
+
+    def metric(self, result: RunResult) -> float:
+        return float(result.metrics[self.config.metric])
+
+    def noise(self) -> decide.Noise:
+        rows = self.ledger.rows()
+        baseline: dict[str, list[float]] = {}
+        for r in rows:
+            if r.status == BASELINE and r.metric is not None:
+                baseline.setdefault(r.commit_sha, []).append(r.metric)
+        groups = list(baseline.values()) + [r.seed_values for r in rows if r.n_seeds > 1
+                                            and r.status != BASELINE]
+        return decide.pooled(groups)
+
+    # decide + report + merge/close + record --------------------------------
+    def finish(self, running: Running, verdict: Verdict) -> None:
+        trial = running.trial
+        row = self.ledger_row(running, verdict)
+        action = {"keep": "merge"}.get(verdict.status, "close")
+        if action == "merge" and "suspicious" in verdict.flags and self.config.hold_suspicious:
+            row, action = replace(row, status="held"), "hold"
+        self.pending_dir.mkdir(parents=True, exist_ok=True)
+        path = self.pending_dir / f"{trial.trial_id}.json"
+        write_json(path, {"trial": trial_to_json(trial), "row": row.as_dict(),
+                          "action": action})
+        self.complete(path)
+
+    def finish_pending(self) -> None:
+        for path in sorted(self.pending_dir.glob("*.json")) if self.pending_dir.exists() else []:
+            self.progress.note(f"finishing {path.stem}, interrupted after its verdict")
+            self.complete(path)
+
+    def complete(self, path: Path) -> None:
+        """Carry out a written-ahead verdict; every step is safe to repeat."""
+        data = json.loads(path.read_text())
+        trial, row, action = trial_from_json(data["trial"]), LedgerRow(**data["row"]), \
+            data["action"]
+        scores = self.forge.scores()
+        if action == "merge":
+            try:
+                self.forge.comment(trial, report.comment(self.lab, trial, row, scores))
+                self.forge.merge(trial, trial.commit_sha, self.score_row(trial, row, scores))
+            except StaleError as exc:
+                row = self.requeue_stale(trial, row, str(exc))
+                action = "close"
+        if action != "merge":
+            self.forge.comment(trial, report.comment(self.lab, trial, row, scores))
+        if action == "close":
+            self.forge.close(trial, f"{row.status}: {row.reason}")
+        self.record(row)
+        path.unlink()
+        self.progress.ended(trial.trial_id, row.status, row.reason, row.metric)
+
+    def requeue_stale(self, trial: Trial, row: LedgerRow, why: str) -> LedgerRow:
+        """Main moved under a winner: never merge it unevaluated; re-run it on the new main."""
+        main = self.forge.main_sha()
+        diff = self.repo.rebased_diff(trial.commit_sha, main)
+        if diff:
+            self.queue.append(replace(trial.proposal, parent_sha=main, diff=diff,
+                                      source=f"rebase:{trial.trial_id}",
+                                      parent_trial=trial.trial_id))
+            why += "; re-queued on the new main"
+        return replace(row, status="stale", reason=f"won, but {why}")
+
+    def record(self, row: LedgerRow) -> None:
+        self.ledger.append(row)
+
+    def score_row(self, trial: Trial, row: LedgerRow, scores: list[ScoreRow]) -> ScoreRow:
+        return ScoreRow(trial_id=trial.trial_id, pr=trial.pr, commit_sha=trial.commit_sha,
+                        parent_sha=trial.proposal.parent_sha, metric=row.metric,
+                        metric_std=row.metric_std or 0.0, n_seeds=row.n_seeds,
+                        delta=row.metric - scores[-1].metric, hypothesis=trial.proposal.hypothesis,
+                        config_sha256=row.config_sha256, evaluator_sha256=row.evaluator_sha256,
+                        merged_at=utc_now())
+
+    def ledger_row(self, running: Running, verdict: Verdict) -> LedgerRow:
+        results, trial = running.results, running.trial
+        ok = [r for r in results if r.status == "ok"]
+        first = results[0]
+        secondary = {}
+        for name in sorted({n for r in ok for n in r.metrics} - {self.config.metric}):
+            values = [r.metrics[name] for r in ok if isinstance(r.metrics.get(name), (int, float))]
+            if values:
+                secondary[name] = sum(values) / len(values)
+        return LedgerRow(
+            trial_id=trial.trial_id, status=verdict.status, reason=verdict.reason,
+            commit_sha=trial.commit_sha, branch=trial.branch, pr=trial.pr,
+            **proposal_columns(trial.proposal),
+            metric=verdict.metric, metric_std=verdict.metric_std, n_seeds=verdict.n_seeds,
+            seeds=json.dumps([r.job.seed for r in results]),
+            seed_metrics=json.dumps([self.metric(r) for r in ok]),
+            delta_vs_best=verdict.delta_vs_best, secondary=json.dumps(secondary),
+            curve=json.dumps(thin(first.curve)), flags=",".join(verdict.flags),
+            config_sha256=trial.manifest.config_sha256,
+            evaluator_sha256=first.evaluator_sha256, data_sha256=first.data_sha256,
+            runner=first.runner, gpu=first.gpu, started_at=running.started_at,
+            train_s=sum(r.train_s for r in results), eval_s=sum(r.eval_s for r in results),
+            wall_s=sum(r.wall_s for r in results),
+            log_tail="\n".join(r.log_tail for r in results if r.status != "ok")[-4000:])
+
+    # the baseline ----------------------------------------------------------
+    def ensure_baseline(self, parallel: int) -> None:
+        if self.forge.scores():
+            return
+        main = self.forge.main_sha()
+        prefix = f"baseline-{main[:10]}-s"
+        manifest = manifest_at(self.repo, main, watched(self.config))
+        have = {r.trial_id: r for r in self.ledger.rows() if r.trial_id.startswith(prefix)}
+        missing = [k for k in range(self.config.baseline_seeds) if f"{prefix}{k}" not in have]
+        self.progress.baseline(self.config.baseline_seeds, len(missing))
+        handles = {}
+        for k in missing:
+            job = Job(f"{prefix}{k}", main, manifest, main, k)
+            handles[self.runner.submit(job)] = job
+        while handles:
+            for result in self.runner.wait(list(handles)):
+                handles = {h: j for h, j in handles.items() if j.seed != result.job.seed}
+                row = self.baseline_row(result, manifest)
+                self.record(row)
+                have[row.trial_id] = row
+                self.progress.ended(row.trial_id, row.status, row.reason, row.metric)
+        good = [r for r in have.values() if r.status == BASELINE]
+        if len(good) < self.config.baseline_seeds:
+            failed = next(r for r in have.values() if r.status != BASELINE)
+            raise BaselineError(f"the baseline failed ({failed.status}: {failed.reason}); fix "
+                                 f"main's script, then rerun. Log tail:\n{failed.log_tail}")
+        values = [r.metric for r in good]
+        mean = sum(values) / len(values)
+        row = ScoreRow(trial_id="baseline", pr="", commit_sha=main, parent_sha="",
+                       metric=mean, metric_std=decide.spread(values), n_seeds=len(values),
+                       delta=0.0, hypothesis="baseline", config_sha256=manifest.config_sha256,
+                       evaluator_sha256=good[0].evaluator_sha256, merged_at=utc_now())
+        self.forge.set_baseline(main, row)
+        self.progress.baseline_done(row)
+
+    def baseline_row(self, result: RunResult, manifest) -> LedgerRow:
+        ok = result.status == "ok"
+        return LedgerRow(
+            trial_id=result.job.trial_id, status=BASELINE if ok else result.status,
+            reason=result.reason, commit_sha=result.job.commit_sha, source="baseline",
+            role="baseline", hypothesis="baseline", metric=self.metric(result) if ok else None,
+            n_seeds=1, seeds=json.dumps([result.job.seed]),
+            seed_metrics=json.dumps([self.metric(result)] if ok else []),
+            secondary=json.dumps({k: v for k, v in result.metrics.items()
+                                  if k != self.config.metric}),
+            curve=json.dumps(thin(result.curve)), config_sha256=manifest.config_sha256,
+            evaluator_sha256=result.evaluator_sha256, data_sha256=result.data_sha256,
+            runner=result.runner, gpu=result.gpu, started_at=utc_now(), train_s=result.train_s,
+            eval_s=result.eval_s, wall_s=result.wall_s,
+            log_tail="" if ok else result.log_tail)
+
+
+def proposal_columns(p: Proposal) -> dict:
+    return dict(parent_trial=p.parent_trial, parent_sha=p.parent_sha, source=p.source,
+                role=p.role, hypothesis=p.hypothesis, rationale=p.rationale,
+                expected_delta=p.expected_delta, diff=p.diff, tokens_in=p.tokens_in,
+                tokens_out=p.tokens_out, cost_usd=p.cost_usd)
+
+
+def thin(curve: tuple) -> list:
+    step = max(1, len(curve) // CURVE_POINTS)
+    return list(curve[::step])
+
+
+def trial_to_json(trial: Trial) -> dict:
+    return asdict(trial)
+
+
+def trial_from_json(data: dict) -> Trial:
+    proposal = Proposal(**{**data["proposal"], "lineage": tuple(data["proposal"]["lineage"])})
+    return Trial(**{**data, "proposal": proposal,
+                    "manifest": Manifest(tuple(tuple(f) for f in data["manifest"]["files"]))})
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)

@@ -1,0 +1,176 @@
+"""The records that travel between the parts of the loop (DESIGN.md sections 1 and 6)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+# Ledger statuses, beyond the baseline seeds' own rows.
+FAILURES = ("crash", "timeout", "oom", "diverged", "no_artifact", "gate_failed",
+            "integrity_mismatch", "eval_error", "infra_error")
+ENDINGS = ("keep", "discard", "held", "rejected", "duplicate", "stale", "pruned", *FAILURES)
+BASELINE = "baseline"
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One change an agent wants to try, as a unified diff against `parent_sha`."""
+
+    role: str
+    hypothesis: str
+    rationale: str
+    expected_delta: float
+    diff: str
+    parent_sha: str
+    source: str
+    parent_trial: str = ""
+    lineage: tuple[str, ...] = ()
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """sha256 of every editable and frozen file at one commit."""
+
+    files: tuple[tuple[str, str], ...]
+
+    @property
+    def config_sha256(self) -> str:
+        listing = "".join(f"{sha}  {path}\n" for path, sha in sorted(self.files))
+        return hashlib.sha256(listing.encode()).hexdigest()
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.files)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """An opened trial: a branch with one commit, and its PR (or PR record)."""
+
+    trial_id: str
+    branch: str
+    pr: str
+    commit_sha: str
+    proposal: Proposal
+    manifest: Manifest
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training + evaluation run of one commit with one seed."""
+
+    trial_id: str
+    commit_sha: str
+    manifest: Manifest
+    eval_sha: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    job: Job
+    status: str                     # "ok" or a failure label
+    reason: str = ""
+    metrics: dict = field(default_factory=dict)
+    curve: tuple = ()
+    log_tail: str = ""
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    wall_s: float = 0.0
+    data_sha256: str = ""
+    evaluator_sha256: str = ""
+    runner: str = ""
+    gpu: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str                     # "keep", "discard", "promising" or a failure label
+    reason: str
+    metric: float | None = None
+    metric_std: float | None = None
+    n_seeds: int = 0
+    delta_vs_best: float | None = None
+    bar: float | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    trial_id: str
+    status: str
+    reason: str = ""
+    parent_trial: str = ""
+    parent_sha: str = ""
+    commit_sha: str = ""
+    branch: str = ""
+    pr: str = ""
+    source: str = ""
+    role: str = ""
+    hypothesis: str = ""
+    rationale: str = ""
+    expected_delta: float | None = None
+    diff: str = ""
+    metric: float | None = None
+    metric_std: float | None = None
+    n_seeds: int = 0
+    seeds: str = "[]"               # json: the seeds run
+    seed_metrics: str = "[]"        # json: the metric of each seed, same order
+    delta_vs_best: float | None = None
+    secondary: str = "{}"           # json
+    curve: str = "[]"               # json
+    flags: str = ""
+    config_sha256: str = ""
+    evaluator_sha256: str = ""
+    data_sha256: str = ""
+    runner: str = ""
+    gpu: str = ""
+    started_at: str = ""
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    wall_s: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    log_tail: str = ""
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def seed_values(self) -> list[float]:
+        return json.loads(self.seed_metrics)
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One row of reports/scores.csv: the baseline or a kept trial."""
+
+    trial_id: str
+    pr: str
+    commit_sha: str
+    parent_sha: str
+    metric: float
+    metric_std: float
+    n_seeds: int
+    delta: float
+    hypothesis: str
+    config_sha256: str
+    evaluator_sha256: str
+    merged_at: str
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
