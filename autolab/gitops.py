@@ -71,7 +71,8 @@ class Repo:
 
     def read(self, commit: str, path: str) -> bytes | None:
         try:
-            return self.git.show(f"{commit}:{path}", stdout_as_string=False)
+            return self.git.show(f"{commit}:{path}", stdout_as_string=False,
+                                 strip_newline_in_stdout=False)
         except git.GitCommandError:
             return None
 

@@ -66,7 +66,7 @@ editable = ["train/**"]
 frozen = ["evaluator/**", "reports/scores.csv", "pyproject.toml"]
 train_command = "python train/train.py"
 evaluate_command = "python -m evaluator"
-budget_seconds = 5
+budget_seconds = {budget}
 timeout_seconds = {timeout}
 baseline_seeds = 3
 confirm_seeds = 2
@@ -79,14 +79,14 @@ def git(root: Path, *args: str) -> str:
 
 
 def make_lab(root: Path, body: str = SENSITIVE, sigma: float = 0.01, sleep: float = 0.0,
-             timeout: float = 30, init: bool = True) -> Path:
+             timeout: float = 30, budget: float = 5, init: bool = True) -> Path:
     """A git repository on `main` holding a toy lab, committed."""
     (root / "train").mkdir(parents=True)
     (root / "evaluator").mkdir()
     (root / "train" / "train.py").write_text(TRAIN.format(body=body, sigma=sigma, sleep=sleep))
     (root / "evaluator" / "__main__.py").write_text(EVALUATOR)
     (root / "evaluator" / "__init__.py").write_text("")
-    (root / "pyproject.toml").write_text(CONFIG.format(timeout=timeout))
+    (root / "pyproject.toml").write_text(CONFIG.format(timeout=timeout, budget=budget))
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.email", "researcher@example.com")
     git(root, "config", "user.name", "Researcher")
