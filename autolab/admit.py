@@ -32,10 +32,12 @@ def touched_paths(repo: Repo, diff: str) -> list[str]:
         if len(stat) == 3 and stat[2]:
             paths.append(stat[2])
             i += 1
-        else:  # a rename: numstat then the old and new names as their own fields
+        else:  # with -z a rename's numstat is followed by its two names as fields
             paths += [fields[i + 1], fields[i + 2]]
             i += 3
-    return paths
+    # numstat names only the new side of a rename or copy; the old side matters as much
+    paths += re.findall(r"^(?:rename|copy) from (.+)$", diff, re.MULTILINE)
+    return list(dict.fromkeys(paths))
 
 
 def single_assignment(diff: str):
@@ -64,7 +66,7 @@ def value_key(parent_sha: str, path: str, name: str, value) -> str:
 def diff_key(parent_sha: str, diff: str) -> str:
     """The change itself, blind to hunk offsets, context and whitespace."""
     body = [re.sub(r"\s+", "", ln) for ln in diff.splitlines()
-            if ln[:1] in "+-" and ln.strip() not in ("+", "-")
+            if ln[:1] in ("+", "-") and ln.strip() not in ("+", "-")
             or ln.startswith(("+++", "---"))]
     return f"diff:{parent_sha}:" + hashlib.sha256("\n".join(body).encode()).hexdigest()
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import git
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from autolab import config as config_mod
@@ -86,7 +86,19 @@ def _drive(lab_dir, forge, runner, agent, parallel, trials, idea=""):
             loop.runner.close()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Group(click.Group):
+    """Errors a user can cause end as one line and their exit code, under CliRunner too."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AutolabError as exc:
+            error = click.ClickException(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="autolab")
 def cli():
     """autolab: experiments that run themselves; every experiment is a pull request.
@@ -152,7 +164,7 @@ def status(lab_dir, last):
     for r in trials[-last:]:
         table.add_row(r.trial_id, r.status, "–" if r.metric is None else f"{r.metric:.5g}",
                       "–" if r.delta_vs_best is None else f"{r.delta_vs_best:+.4g}",
-                      r.hypothesis[:70])
+                      escape(r.hypothesis[:70]))
     if trials:
         console.print(table)
     done = {r.trial_id for r in rows}
@@ -160,7 +172,7 @@ def status(lab_dir, last):
     running = [json.loads(p.read_text()) for p in records]
     running = [r for r in running if r["state"] == "open" and r["trial_id"] not in done]
     for r in running:
-        console.print(f"running: {r['trial_id']} {r['title']}")
+        console.print(f"running: {r['trial_id']} {escape(r['title'])}")
 
 
 @cli.command()
@@ -181,7 +193,8 @@ def reproduce(trial_id, lab_dir):
     runner = registry.runner("local", lab, 1)
     main = repo.rev("refs/heads/main")
     try:
-        for seed, recorded in zip(json.loads(row.seeds), row.seed_values + [None] * 99):
+        recorded_values = row.seed_values + [None] * len(json.loads(row.seeds))
+        for seed, recorded in zip(json.loads(row.seeds), recorded_values, strict=False):
             result = runner.wait([runner.submit(Job(trial_id, row.commit_sha, manifest, main,
                                                     seed))])[0]
             got = result.metrics.get(lab.config.metric)
@@ -276,15 +289,4 @@ def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train
 
 
 def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except AutolabError as exc:
-        console.print(f"[red]autolab: {exc}[/red]", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+    cli(prog_name="autolab")

@@ -124,8 +124,9 @@ def parse(table: dict, where: str) -> Config:
     if config.timeout_seconds < config.budget_seconds:
         raise ConfigError(f"{where}: `timeout_seconds` ({config.timeout_seconds}) is below "
                           f"`budget_seconds` ({config.budget_seconds})")
-    if config.baseline_seeds < 1 or config.confirm_seeds < 0:
-        raise ConfigError(f"{where}: `baseline_seeds` must be >= 1 and `confirm_seeds` >= 0")
+    if config.baseline_seeds < 2 or config.confirm_seeds < 0:
+        raise ConfigError(f"{where}: `baseline_seeds` must be >= 2 (one seed has no noise "
+                          f"band) and `confirm_seeds` >= 0")
     if config.runner.parallel < 1:
         raise ConfigError(f"{where}: `runner.parallel` must be >= 1")
     return config

@@ -35,7 +35,7 @@ class Noise:
 
     @property
     def k(self) -> float:
-        if self.dof <= 0:
+        if self.dof <= 0 or self.dof > max(_T975):
             return 2.0
         below = [d for d in _T975 if d <= self.dof]
         return max(2.0, _T975[max(below)]) if below else 2.0

@@ -66,11 +66,8 @@ class Ledger:
     # reading ------------------------------------------------------------
     def sync(self) -> None:
         head = self.repo.rev(BRANCH)
-        if head == self._synced and head is not None:
-            return
         marker = self.mirror / "HEAD"
         if head and marker.exists() and marker.read_text() == head:
-            self._synced = head
             return
         self.mirror.mkdir(parents=True, exist_ok=True)
         wanted = {}
@@ -83,7 +80,6 @@ class Ledger:
             self._write_file(self.mirror / path, self.repo.blob(wanted[path]))
         if head:
             marker.write_text(head)
-        self._synced = head
 
     def table(self) -> pa.Table:
         self.sync()
@@ -110,17 +106,15 @@ class Ledger:
 
     # mirror -------------------------------------------------------------
     def _write_mirror(self, path: str, data: bytes) -> None:
+        """Mirror our own append; anything else moving the branch forces a full sync."""
         self._write_file(self.mirror / path, data)
         head = self.repo.rev(BRANCH)
         marker = self.mirror / "HEAD"
         previous = marker.read_text() if marker.exists() else None
         parent = self.repo.rev(f"{head}^") if head else None
         # only our own commit on top of what we had mirrored keeps the mirror exact
-        if previous == parent or (previous is None and parent is None):
+        if previous == parent:
             marker.write_text(head)
-            self._synced = head
-        else:
-            self._synced = None
 
     @staticmethod
     def _write_file(path: Path, data: bytes) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 
 from autolab.records import ScoreRow, Trial
 
@@ -30,7 +31,7 @@ class Progress:
         self.console.print(f"[dim]{self._stamp()}[/dim] {text}", soft_wrap=True)
 
     def note(self, text: str) -> None:
-        self._line(f"[dim]{text}[/dim]")
+        self._line(f"[dim]{escape(text)}[/dim]")
 
     def baseline(self, seeds: int, missing: int) -> None:
         if missing:
@@ -49,7 +50,7 @@ class Progress:
     def opened(self, trial: Trial) -> None:
         self.started += 1
         self._line(f"[{self.started}/{self.total}] {trial.trial_id} started: "
-                   f"{trial.proposal.hypothesis}")
+                   f"{escape(trial.proposal.hypothesis)}")
 
     def ended(self, trial_id: str, status: str, reason: str, metric: float | None) -> None:
         counter = "baseline"
@@ -61,7 +62,8 @@ class Progress:
         style = STYLE.get(status, "red")
         value = f" {self.metric} {metric:.5g}" if metric is not None else ""
         self.console.print(f"[dim]{self._stamp()}[/dim] {counter} {trial_id} "
-                           f"[{style}]{status}[/{style}]{value} [dim]{reason}[/dim]", soft_wrap=True)
+                           f"[{style}]{status}[/{style}]{value} [dim]{escape(reason)}[/dim]",
+                           soft_wrap=True)
 
     def finish(self, scores: list[ScoreRow]) -> None:
         if scores:

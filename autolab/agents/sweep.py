@@ -33,12 +33,13 @@ def constants(path: str, text: str) -> list[Constant]:
     except SyntaxError:
         return []
     found = []
+    lines = [node.lineno for node in tree.body]
     for node in tree.body:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name) and node.targets[0].id.isupper()
                 and isinstance(node.value, ast.Constant)
                 and isinstance(node.value.value, (bool, int, float))
-                and node.lineno == node.end_lineno):
+                and node.lineno == node.end_lineno and lines.count(node.lineno) == 1):
             found.append(Constant(path, node.targets[0].id, node.value.value, node.lineno - 1))
     return found
 

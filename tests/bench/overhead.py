@@ -1,0 +1,82 @@
+"""Control-plane overhead per trial: everything autolab does except train and evaluate.
+
+    python tests/bench/overhead.py [--trials 20] [--parallel 1]
+
+Runs a toy lab whose train and evaluate commands are near no-ops, times each
+trial from its admission to its ledger row, subtracts the time spent inside the
+two commands, and prints the median and p90 overhead. Target: median < 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from conftest import make_lab  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from autolab import config  # noqa: E402
+from autolab.agents.sweep import SweepAgent  # noqa: E402
+from autolab.forges.local import LocalForge  # noqa: E402
+from autolab.gitops import Repo  # noqa: E402
+from autolab.ledger import Ledger  # noqa: E402
+from autolab.loop import Loop  # noqa: E402
+from autolab.progress import Progress  # noqa: E402
+from autolab.runners.local import LocalRunner  # noqa: E402
+
+
+class TimedLoop(Loop):
+    """Stamps each trial's start (admission) and end (ledger row written)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+
+    def admit_and_start(self, proposal):
+        self.started[self.next_trial_id()] = time.perf_counter()
+        super().admit_and_start(proposal)
+
+    def record(self, row):
+        super().record(row)
+        self.ended[row.trial_id] = time.perf_counter()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--parallel", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_lab(Path(tmp) / "lab", sigma=0.0)
+        lab = config.load(root)
+        runner = LocalRunner(lab, parallel=args.parallel)
+        ledger = Ledger(Repo(root), lab.home)
+        loop = TimedLoop(lab, LocalForge(lab), runner, SweepAgent(), ledger,
+                         Progress(Console(quiet=True), lab.config.metric))
+        loop.ensure_baseline(args.parallel)
+        t0 = time.perf_counter()
+        loop.run(args.trials, args.parallel)
+        wall = time.perf_counter() - t0
+        runner.close()
+        rows = {r.trial_id: r for r in ledger.rows()}
+        overheads = []
+        for trial_id, start in loop.started.items():
+            row = rows[trial_id]
+            commands = row.train_s + row.eval_s
+            overheads.append(loop.ended[trial_id] - start - commands)
+        overheads.sort()
+        print(f"trials: {len(overheads)}  parallel: {args.parallel}  wall: {wall:.2f} s")
+        print(f"overhead per trial: median {statistics.median(overheads):.3f} s, "
+              f"p90 {overheads[int(0.9 * (len(overheads) - 1))]:.3f} s, "
+              f"max {overheads[-1]:.3f} s (target: median < 0.5 s)")
+
+
+if __name__ == "__main__":
+    main()
