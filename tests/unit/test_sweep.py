@@ -209,3 +209,8 @@ def test_assignment_errors(lab, idea, words):
         SweepAgent().assignment(context(lab), idea)
     assert words in str(info.value)
     assert "LR" in str(info.value)
+
+
+def test_constants_marked_fixed_are_not_offered():
+    text = "LR = 0.1\nVOCAB = 256  # autolab: fixed (the evaluator expects 256 logits)\n"
+    assert [c.name for c in constants("x.py", text)] == ["LR"]
