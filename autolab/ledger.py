@@ -1,9 +1,15 @@
 """The ledger: every trial, whatever its end, as one Parquet row.
 
-Its durable home is the branch `autolab/ledger` (one file per trial under
-`trials/`), so it survives ephemeral CI machines and travels with `git push`.
-A mirror of those files under AUTOLAB_HOME lets pyarrow.dataset read them all
-at once; the mirror is rebuilt from the branch whenever the branch moved.
+Its durable home is the branch `autolab/ledger`, so it survives ephemeral CI
+machines and travels with `git push`: one file per trial under `trials/`, and
+every COMPACT_AT of them folded into one file under `compacted/` so that the
+tree and the reads stay small at 100,000 trials. A mirror of those files under
+AUTOLAB_HOME lets pyarrow.dataset read them all at once, with column
+projection and filters; it is rebuilt from the branch whenever the branch moved.
+
+Appends write the blob, trees and commit straight into the object store
+through GitPython (no subprocess each), then publish with one compare-and-swap
+`update-ref`, so two processes appending at once never lose a row.
 """
 
 from __future__ import annotations
@@ -15,60 +21,112 @@ import typing
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from git import Actor, Commit, Tree
+from git.objects.fun import tree_to_stream
+from gitdb import IStream, LooseObjectDB
 
 from autolab.errors import StaleError
 from autolab.gitops import Repo
 from autolab.records import BASELINE, FAILURES, LedgerRow
 
 BRANCH = "refs/heads/autolab/ledger"
+TRIALS, COMPACTED = "trials", "compacted"
+COMPACT_AT = 1000
+BLOB, TREE = 0o100644, 0o040000
+BOT = Actor("autolab", "autolab@localhost")
 _ARROW = {str: pa.string(), int: pa.int64(), float: pa.float64()}
 
 
-def _arrow_type(annotation) -> pa.DataType:
-    hint = typing.get_type_hints(LedgerRow)[annotation]
-    base = next(a for a in typing.get_args(hint) if a is not type(None)) \
-        if typing.get_args(hint) else hint
-    return _ARROW[base]
+def _arrow_type(name: str) -> pa.DataType:
+    hint = typing.get_type_hints(LedgerRow)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return _ARROW[args[0] if args else hint]
 
 
 SCHEMA = pa.schema([(f.name, _arrow_type(f.name)) for f in dataclasses.fields(LedgerRow)])
+# what listings, decisions and slices need; the long text columns stay on disk
+LIGHT = ["trial_id", "status", "reason", "parent_sha", "commit_sha", "source", "role",
+         "hypothesis", "metric", "metric_std", "n_seeds", "seed_metrics", "delta_vs_best",
+         "pr", "flags", "started_at", "wall_s", "train_s", "cost_usd"]
 
 
 class Ledger:
     def __init__(self, repo: Repo, home: Path):
         self.repo = repo
         self.mirror = home / "ledger"
-        self._synced: str | None = None
+        self._ids: tuple[str, set[str]] | None = None   # (head, trial ids) of the last read
+        # zlib in-process: GitPython's default store spawns `git hash-object` per object
+        self._objects = LooseObjectDB(os.path.join(repo.repo.common_dir, "objects"))
 
     # writing ------------------------------------------------------------
     def append(self, row: LedgerRow) -> bool:
         """Commit `row` to the ledger branch; False if that trial already has its row."""
         buf = io.BytesIO()
         pq.write_table(pa.Table.from_pylist([row.as_dict()], schema=SCHEMA), buf)
-        path = f"trials/{row.trial_id}.parquet"
+        data = buf.getvalue()
         for _attempt in range(20):
             head = self.repo.rev(BRANCH)
-            if head and self.repo.read(head, path) is not None:
+            if row.trial_id in self.ids(head):
                 return False
-            commit = self.repo.commit_files(head, {path: buf.getvalue()},
-                                            f"ledger: {row.trial_id} {row.status}",
-                                            [head] if head else [])
+            commit, changes = self._commit_with(head, row.trial_id, data,
+                                                f"ledger: {row.trial_id} {row.status}")
             try:
                 self.repo.swap_ref(BRANCH, commit, head)
             except StaleError:
                 continue  # another process appended meanwhile; rebuild on its head
-            self._write_mirror(path, buf.getvalue())
+            self._mirror_own(head, commit, changes, row.trial_id)
             return True
         raise StaleError("the ledger branch kept moving; 20 attempts to append failed")
 
+    def _commit_with(self, head: str | None, trial_id: str, data: bytes, message: str):
+        """A commit adding one trial file, folding trials/ into compacted/ when it is full.
+
+        Returns the commit sha and the mirror changes {path: bytes or None to delete}.
+        """
+        git_repo = self.repo.repo
+        sub = {t.name: t for t in git_repo.commit(head).tree.trees} if head else {}
+        trials = {b.name: b.binsha for b in sub[TRIALS].blobs} if TRIALS in sub else {}
+        compacted = {b.name: b.binsha for b in sub[COMPACTED].blobs} if COMPACTED in sub else {}
+        name = f"{trial_id}.parquet"
+        changes: dict[str, bytes | None] = {f"{TRIALS}/{name}": data}
+        trials[name] = self._store(b"blob", data)
+        if len(trials) >= COMPACT_AT:
+            tables = [pq.read_table(io.BytesIO(self.repo.blob(sha.hex())), schema=SCHEMA)
+                      for sha in trials.values()]
+            folded = pa.concat_tables(tables).sort_by("trial_id")
+            ids = folded.column("trial_id")
+            out = io.BytesIO()
+            pq.write_table(folded, out, compression="zstd")
+            packed = f"{ids[0].as_py()}--{ids[-1].as_py()}.parquet"
+            compacted[packed] = self._store(b"blob", out.getvalue())
+            changes = {f"{TRIALS}/{n}": None for n in trials}
+            changes[f"{COMPACTED}/{packed}"] = out.getvalue()
+            trials = {}
+        entries = [(self._tree(files), TREE, path) for path, files in
+                   ((TRIALS, trials), (COMPACTED, compacted)) if files]
+        tree = self._store(b"tree", _tree_bytes(entries))
+        parents = [git_repo.commit(head)] if head else []
+        commit = Commit.create_from_tree(git_repo, Tree(git_repo, tree),
+                                         message, parents, author=BOT,
+                                         committer=BOT)
+        return commit.hexsha, changes
+
+    def _tree(self, files: dict[str, bytes]) -> bytes:
+        return self._store(b"tree", _tree_bytes([(sha, BLOB, n) for n, sha in files.items()]))
+
+    def _store(self, kind: bytes, data: bytes) -> bytes:
+        return self._objects.store(IStream(kind, len(data), io.BytesIO(data))).binsha
+
     # reading ------------------------------------------------------------
-    def sync(self) -> None:
-        head = self.repo.rev(BRANCH)
+    def sync(self, head: str | None = None) -> str | None:
+        """Make the mirror hold exactly the branch's files; returns the head mirrored."""
+        head = head if head is not None else self.repo.rev(BRANCH)
         marker = self.mirror / "HEAD"
         if head and marker.exists() and marker.read_text() == head:
-            return
+            return head
         self.mirror.mkdir(parents=True, exist_ok=True)
         wanted = {}
         if head:
@@ -77,48 +135,95 @@ class Ledger:
         for path in have - wanted.keys():
             (self.mirror / path).unlink()
         for path in wanted.keys() - have:
-            self._write_file(self.mirror / path, self.repo.blob(wanted[path]))
+            _write_file(self.mirror / path, self.repo.blob(wanted[path]))
         if head:
             marker.write_text(head)
+        self._ids = None
+        return head
 
-    def table(self) -> pa.Table:
+    def table(self, columns: list[str] | None = None, where=None) -> pa.Table:
+        """The ledger (or some columns of it, or the rows matching a pyarrow filter)."""
         self.sync()
         files = sorted(str(p) for p in self.mirror.rglob("*.parquet"))
         if not files:
-            return SCHEMA.empty_table()
-        table = ds.dataset(files, schema=SCHEMA, format="parquet").to_table()
-        return table.sort_by("trial_id")
+            table = SCHEMA.empty_table()
+            return table.select(columns) if columns else table
+        dataset = ds.dataset(files, schema=SCHEMA, format="parquet")
+        return dataset.to_table(columns=columns, filter=where).sort_by("trial_id")
 
-    def rows(self) -> list[LedgerRow]:
-        return [LedgerRow(**r) for r in self.table().to_pylist()]
+    def rows(self, where=None) -> list[LedgerRow]:
+        return [LedgerRow(**r) for r in self.table(where=where).to_pylist()]
+
+    def ids(self, head: str | None = None) -> set[str]:
+        head = self.sync(head)
+        if self._ids is None or self._ids[0] != head:
+            ids = set(self.table(["trial_id"]).column("trial_id").to_pylist())
+            self._ids = (head, ids)
+        return self._ids[1]
 
     def has(self, trial_id: str) -> bool:
-        self.sync()
-        return (self.mirror / "trials" / f"{trial_id}.parquet").exists()
+        return trial_id in self.ids()
+
+    def recent(self, n: int) -> list[LedgerRow]:
+        """The last n rows by trial id, baseline seeds included."""
+        last = self.table(["trial_id"]).column("trial_id").to_pylist()[-n:]
+        return self.rows(pc.field("trial_id").isin(last)) if last else []
+
+    def on_parent(self, parent_sha: str) -> list[LedgerRow]:
+        """Rows of trials proposed against `parent_sha` (what duplicate checks compare with)."""
+        return self.rows(pc.field("parent_sha") == parent_sha)
+
+    def seed_groups(self) -> list[LedgerRow]:
+        """Rows that carry several seeds of one code version: the baseline's and confirmed."""
+        return self.rows((pc.field("n_seeds") > 1) | (pc.field("status") == BASELINE))
+
+    def starting_with(self, prefix: str) -> list[LedgerRow]:
+        return self.rows(pc.starts_with(pc.field("trial_id"), prefix))
 
     def slice(self, for_role: str, n: int) -> dict[str, list[LedgerRow]]:
         """What an agent in `for_role` reads: the best trial, the last n, its own failures."""
-        rows = [r for r in self.rows() if r.status != BASELINE]
-        kept = [r for r in rows if r.status == "keep"]
-        own_failures = [r for r in rows if r.role == for_role
-                        and (r.status in FAILURES or r.status in ("rejected", "discard"))]
-        return {"best": kept[-1:], "recent": rows[-n:], "failures": own_failures[-n:]}
+        light = self.table(["trial_id", "status", "role"]).to_pylist()
+        trials = [r for r in light if r["status"] != BASELINE]
+        kept = [r["trial_id"] for r in trials if r["status"] == "keep"][-1:]
+        recent = [r["trial_id"] for r in trials][-n:]
+        dead_ends = {*FAILURES, "rejected", "discard"}
+        failures = [r["trial_id"] for r in trials
+                    if r["role"] == for_role and r["status"] in dead_ends][-n:]
+        wanted = set(kept + recent + failures)
+        full = {r.trial_id: r for r in self.rows(pc.field("trial_id").isin(list(wanted)))} \
+            if wanted else {}
+        return {"best": [full[t] for t in kept], "recent": [full[t] for t in recent],
+                "failures": [full[t] for t in failures]}
 
     # mirror -------------------------------------------------------------
-    def _write_mirror(self, path: str, data: bytes) -> None:
-        """Mirror our own append; anything else moving the branch forces a full sync."""
-        self._write_file(self.mirror / path, data)
-        head = self.repo.rev(BRANCH)
+    def _mirror_own(self, old: str | None, new: str, changes: dict, trial_id: str) -> None:
+        """Apply our own commit to the mirror; anything else moving the branch forces a sync."""
         marker = self.mirror / "HEAD"
         previous = marker.read_text() if marker.exists() else None
-        parent = self.repo.rev(f"{head}^") if head else None
-        # only our own commit on top of what we had mirrored keeps the mirror exact
-        if previous == parent:
-            marker.write_text(head)
+        if previous != old:
+            self.sync(new)
+            return
+        for path, data in changes.items():
+            if data is None:
+                (self.mirror / path).unlink(missing_ok=True)
+            else:
+                _write_file(self.mirror / path, data)
+        marker.write_text(new)
+        if self._ids is not None and self._ids[0] == old:
+            self._ids[1].add(trial_id)
+            self._ids = (new, self._ids[1])
 
-    @staticmethod
-    def _write_file(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+
+def _tree_bytes(entries: list[tuple[bytes, int, str]]) -> bytes:
+    # git orders a tree's entries by name, a subtree's name as if it ended in "/"
+    entries = sorted(entries, key=lambda e: e[2] + ("/" if e[1] == TREE else ""))
+    out = io.BytesIO()
+    tree_to_stream(entries, out.write)
+    return out.getvalue()
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
