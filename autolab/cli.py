@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from autolab import config as config_mod
-from autolab import registry, scores
+from autolab import dashboard, registry, scores
+from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.errors import AutolabError, LabError, LockedError, UserError
 from autolab.forges.local import TRIAL_REFS
@@ -112,13 +113,37 @@ def cli():
 @parts
 @click.option("--trials", "-n", type=click.IntRange(1), default=10, show_default=True,
               help="trials to start in this run")
-def run(lab_dir, forge, runner, agent, parallel, trials):
+@click.option("--dry-run", is_flag=True, help="print what a remote runner would send for "
+              "main's commit (image, GPU, timeouts, payload), then stop; needs no account")
+def run(lab_dir, forge, runner, agent, parallel, trials, dry_run):
     """Propose, train, evaluate and merge-or-close TRIALS experiments.
 
     On a lab with no baseline yet, the baseline seeds run first. A run that was
     killed resumes its interrupted trials when started again.
     """
+    if dry_run:
+        _dry_run(lab_dir, runner, parallel)
+        return
     _drive(lab_dir, forge, runner, agent, parallel, trials)
+
+
+def _dry_run(lab_dir, runner, parallel):
+    lab = config_mod.load(lab_dir)
+    name = runner or lab.config.runner.kind
+    built = registry.runner(name, lab, parallel or lab.config.runner.parallel)
+    try:
+        describe = getattr(built, "describe", None)
+        if describe is None:
+            raise UserError(f"--dry-run: the {name!r} runner sends nothing anywhere; use it "
+                            "with a remote runner, e.g. `--runner modal`")
+        repo = Repo(lab.root)
+        main = repo.rev("refs/heads/main")
+        if main is None:
+            raise LabError(f"{lab.root}: no `main` branch to describe; commit the lab first")
+        job = Job("dry-run", main, manifest_at(repo, main, watched(lab.config)), main, 0)
+        click.echo(describe(job))  # plain text: rich would re-wrap the file list
+    finally:
+        built.close()
 
 
 @cli.command()
@@ -132,8 +157,34 @@ def baseline(lab_dir, forge, runner, agent, parallel):
 @click.argument("idea")
 @parts
 def try_(idea, lab_dir, forge, runner, agent, parallel):
-    """Try one IDEA now, e.g. `autolab try "LR=0.006"` (the sweep agent applies NAME=value)."""
+    """Try one IDEA now: `autolab try "LR=0.006"` (the sweep agent applies NAME=value), or
+    `autolab try "cosine decay" --agent claude` (the best-fitting role writes the change)."""
     _drive(lab_dir, forge, runner, agent, parallel, 1, idea)
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
+def idea(text, lab_dir):
+    """Queue TEXT for the planner to try before it invents its own; `autolab idea list` (or
+    no TEXT) shows each idea as open, tried (with its trial) or kept.
+
+    The claude agent takes any text; the sweep agent takes only NAME=value ideas.
+    """
+    lab = config_mod.load(lab_dir)
+    queued = Backlog(lab.home)
+    if text is not None and text != "list":
+        added = queued.add(text)
+        console.print(f"idea {added.id} queued: {escape(added.text)}")
+        return
+    listing = queued.listing(Ledger(Repo(lab.root), lab.home).rows())
+    if not listing:
+        console.print('no ideas queued; add one with `autolab idea "try rotary embeddings"`')
+        return
+    table = Table("idea", "state", "trial", "text", box=None)
+    for item, state in listing:
+        table.add_row(str(item.id), state, item.trial_id or "–", escape(item.text))
+    console.print(table)
 
 
 @cli.command()
@@ -167,12 +218,35 @@ def status(lab_dir, last):
                       escape(r.hypothesis[:70]))
     if trials:
         console.print(table)
+        for line in dashboard.essentials(dashboard.summarize(rows)):
+            console.print(escape(line), style="dim" if not line.startswith("anomaly") else "red")
     done = {r.trial_id for r in rows}
     records = sorted((lab.home / "prs").glob("*.json")) if (lab.home / "prs").exists() else []
     running = [json.loads(p.read_text()) for p in records]
     running = [r for r in running if r["state"] == "open" and r["trial_id"] not in done]
     for r in running:
         console.print(f"running: {r['trial_id']} {escape(r['title'])}")
+
+
+@cli.command()
+@click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
+@click.option("--html", "html_path", default="reports/site/index.html", show_default=True,
+              type=click.Path(dir_okay=False), help="where to write the page")
+def report(lab_dir, html_path):
+    """Write one self-contained HTML dashboard of every trial in the ledger.
+
+    Progress and Gantt charts, outcomes per role and source, cost, anomalies and a
+    searchable table of all trials; no network needed to build or to view it.
+    """
+    lab = config_mod.load(lab_dir)
+    repo = Repo(lab.root)
+    main = repo.rev("refs/heads/main")
+    frontier = scores.parse(repo.read(main, scores.PATH)) if main else []
+    rows = Ledger(repo, lab.home).rows(columns=dashboard.COLUMNS)
+    path = Path(html_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dashboard.html(lab.config, rows, frontier))
+    console.print(f"wrote {escape(str(path))}: {len(rows)} ledger rows")
 
 
 @cli.command()
@@ -203,6 +277,31 @@ def reproduce(trial_id, lab_dir):
     finally:
         runner.close()
     console.print(f"trial ref: {TRIAL_REFS}{trial_id}; config_sha256 {row.config_sha256}")
+
+
+@cli.command()
+@click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
+@click.option("--runner", default=None, help="where the trial trains [default: runner.kind]")
+@click.option("--agent", default=None, help="who turns the idea into a change "
+              "[default: agent.kind]")
+@click.option("--event", "event_path", envvar="GITHUB_EVENT_PATH", required=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="the issue_comment event JSON [default: $GITHUB_EVENT_PATH]")
+def chatops(lab_dir, runner, agent, event_path):
+    """Answer a `/try <idea>` comment: check the commenter's access, try it, reply."""
+    # imported here: only GitHub labs need PyGithub
+    from autolab import chatops as ops
+
+    lab = config_mod.load(lab_dir)
+    forge = registry.forge("github", lab)
+
+    def try_idea(idea: str) -> list:
+        ledger = Ledger(Repo(lab.root), lab.home)
+        before = {r.trial_id for r in ledger.rows()}
+        _drive(lab_dir, "github", runner, agent, None, 1, idea)
+        return [r for r in ledger.rows() if r.trial_id not in before]
+
+    console.print(escape(ops.handle(forge.gh_repo, ops.load_event(event_path), try_idea)))
 
 
 INIT_TABLE = """

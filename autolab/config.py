@@ -22,6 +22,8 @@ class RunnerConfig:
     kind: str = "local"
     parallel: int = 1
     gpu: str = ""
+    pip: tuple[str, ...] = ()       # remote runners install these for the train command
+    usd_per_gpu_hour: float = 0.0   # 0: the runner's own price table for `gpu`
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Config:
     max_artifact_bytes: int = 16_000_000
     max_file_bytes: int = 1_000_000
     hold_suspicious: bool = False
+    prune: bool = True                  # stop clearly losing trials early (autolab/prune.py)
+    prune_warmup: float = 0.25          # fraction of the budget before any pruning
     constraints: tuple[str, ...] = ()
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)

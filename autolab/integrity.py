@@ -13,6 +13,7 @@ from pathlib import Path
 from autolab.config import Config
 from autolab.gitops import Repo, glob_regex
 from autolab.records import Manifest
+from autolab.scores import PATH as SCORES
 
 
 def watched(config: Config):
@@ -44,6 +45,13 @@ def manifest_of_dir(root: Path, patterns) -> Manifest:
 def differences(expected: Manifest, actual: Manifest) -> list[str]:
     want, got = expected.as_dict(), actual.as_dict()
     return sorted(p for p in want.keys() | got.keys() if want.get(p) != got.get(p))
+
+
+def evaluator_files(repo: Repo, config: Config, commit: str) -> list[str]:
+    """main's frozen files that score a trial: all but the scores file, which every merge
+    rewrites, so that one evaluator keeps one evaluator_sha256 (and one data cache)."""
+    frozen = glob_regex(config.frozen)
+    return [p for _m, _s, p in repo.files(commit) if frozen.match(p) and p != SCORES]
 
 
 def tree_sha256(root: Path) -> str:

@@ -14,9 +14,11 @@ through GitPython (no subprocess each), then publish with one compare-and-swap
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import io
 import os
+import time
 import typing
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from git import Actor, Commit, Tree
+from git import Actor, Reference
 from git.objects.fun import tree_to_stream
 from gitdb import IStream, LooseObjectDB
 
@@ -57,7 +59,9 @@ class Ledger:
     def __init__(self, repo: Repo, home: Path):
         self.repo = repo
         self.mirror = home / "ledger"
-        self._ids: tuple[str, set[str]] | None = None   # (head, trial ids) of the last read
+        # the LIGHT columns and the ids at one head, kept in memory: a run reads them
+        # several times per trial, and its own appends extend them in place
+        self._cache: tuple[str | None, pa.Table, set[str]] | None = None
         # zlib in-process: GitPython's default store spawns `git hash-object` per object
         self._objects = LooseObjectDB(os.path.join(repo.repo.common_dir, "objects"))
 
@@ -68,7 +72,7 @@ class Ledger:
         pq.write_table(pa.Table.from_pylist([row.as_dict()], schema=SCHEMA), buf)
         data = buf.getvalue()
         for _attempt in range(20):
-            head = self.repo.rev(BRANCH)
+            head = self.head()
             if row.trial_id in self.ids(head):
                 return False
             commit, changes = self._commit_with(head, row.trial_id, data,
@@ -108,11 +112,21 @@ class Ledger:
         entries = [(self._tree(files), TREE, path) for path, files in
                    ((TRIALS, trials), (COMPACTED, compacted)) if files]
         tree = self._store(b"tree", _tree_bytes(entries))
-        parents = [git_repo.commit(head)] if head else []
-        commit = Commit.create_from_tree(git_repo, Tree(git_repo, tree),
-                                         message, parents, author=BOT,
-                                         committer=BOT)
-        return commit.hexsha, changes
+        return self._commit(tree, head, message).hex(), changes
+
+    def _commit(self, tree: bytes, parent: str | None, message: str) -> bytes:
+        # by hand: GitPython's Commit.create_from_tree hashes through a subprocess
+        stamp = f"{BOT.name} <{BOT.email}> {int(time.time())} +0000"
+        lines = [f"tree {tree.hex()}", *([f"parent {parent}"] if parent else []),
+                 f"author {stamp}", f"committer {stamp}", "", message, ""]
+        return self._store(b"commit", "\n".join(lines).encode())
+
+    def head(self) -> str | None:
+        """The branch's commit, read from the ref files in-process (no subprocess)."""
+        try:
+            return Reference(self.repo.repo, BRANCH).object.hexsha
+        except (ValueError, OSError):
+            return None
 
     def _tree(self, files: dict[str, bytes]) -> bytes:
         return self._store(b"tree", _tree_bytes([(sha, BLOB, n) for n, sha in files.items()]))
@@ -123,7 +137,7 @@ class Ledger:
     # reading ------------------------------------------------------------
     def sync(self, head: str | None = None) -> str | None:
         """Make the mirror hold exactly the branch's files; returns the head mirrored."""
-        head = head if head is not None else self.repo.rev(BRANCH)
+        head = head if head is not None else self.head()
         marker = self.mirror / "HEAD"
         if head and marker.exists() and marker.read_text() == head:
             return head
@@ -138,28 +152,59 @@ class Ledger:
             _write_file(self.mirror / path, self.repo.blob(wanted[path]))
         if head:
             marker.write_text(head)
-        self._ids = None
+        self._cache = None
         return head
+
+    def light(self, head: str | None = None) -> tuple[pa.Table, set[str]]:
+        """The LIGHT columns of every row, and the set of trial ids, at the branch head."""
+        head = self.sync(head)
+        if self._cache is None or self._cache[0] != head:
+            table = self._scan(LIGHT)
+            self._cache = (head, table, set(table.column("trial_id").to_pylist()))
+        return self._cache[1], self._cache[2]
 
     def table(self, columns: list[str] | None = None, where=None) -> pa.Table:
         """The ledger (or some columns of it, or the rows matching a pyarrow filter)."""
+        if columns is not None and set(columns) <= set(LIGHT):
+            table = self.light()[0]
+            return (table.filter(where) if where is not None else table).select(columns)
         self.sync()
-        files = sorted(str(p) for p in self.mirror.rglob("*.parquet"))
+        return self._scan(columns, where)
+
+    def _scan(self, columns=None, where=None, files: list[str] | None = None) -> pa.Table:
+        files = sorted(str(p) for p in self.mirror.rglob("*.parquet")) if files is None else files
         if not files:
             table = SCHEMA.empty_table()
             return table.select(columns) if columns else table
         dataset = ds.dataset(files, schema=SCHEMA, format="parquet")
         return dataset.to_table(columns=columns, filter=where).sort_by("trial_id")
 
-    def rows(self, where=None) -> list[LedgerRow]:
-        return [LedgerRow(**r) for r in self.table(where=where).to_pylist()]
+    def rows(self, where=None, columns: list[str] | None = None) -> list[LedgerRow]:
+        """Rows as records; with `columns` (e.g. LIGHT) the others keep their defaults.
+
+        A filtered full read first finds the matching ids on one column, then
+        decodes the long text columns only from the files that hold those ids.
+        """
+        if where is not None and columns is None:
+            return self.by_id(self.table(["trial_id"], where).column("trial_id").to_pylist())
+        return [LedgerRow(**r) for r in self.table(columns, where).to_pylist()]
+
+    def by_id(self, ids: list[str]) -> list[LedgerRow]:
+        if not ids:
+            return []
+        wanted = sorted(set(ids))
+        files = []
+        for path in self.mirror.rglob("*.parquet"):
+            first, _, last = path.stem.partition("--")
+            # a file's name is its trial id, or the first--last ids it folds together
+            lo = bisect.bisect_left(wanted, first)
+            if lo < len(wanted) and wanted[lo] <= (last or first):
+                files.append(str(path))
+        table = self._scan(where=pc.field("trial_id").isin(wanted), files=sorted(files))
+        return [LedgerRow(**r) for r in table.to_pylist()]
 
     def ids(self, head: str | None = None) -> set[str]:
-        head = self.sync(head)
-        if self._ids is None or self._ids[0] != head:
-            ids = set(self.table(["trial_id"]).column("trial_id").to_pylist())
-            self._ids = (head, ids)
-        return self._ids[1]
+        return self.light(head)[1]
 
     def has(self, trial_id: str) -> bool:
         return trial_id in self.ids()
@@ -167,7 +212,7 @@ class Ledger:
     def recent(self, n: int) -> list[LedgerRow]:
         """The last n rows by trial id, baseline seeds included."""
         last = self.table(["trial_id"]).column("trial_id").to_pylist()[-n:]
-        return self.rows(pc.field("trial_id").isin(last)) if last else []
+        return self.by_id(last)
 
     def on_parent(self, parent_sha: str) -> list[LedgerRow]:
         """Rows of trials proposed against `parent_sha` (what duplicate checks compare with)."""
@@ -182,16 +227,17 @@ class Ledger:
 
     def slice(self, for_role: str, n: int) -> dict[str, list[LedgerRow]]:
         """What an agent in `for_role` reads: the best trial, the last n, its own failures."""
-        light = self.table(["trial_id", "status", "role"]).to_pylist()
-        trials = [r for r in light if r["status"] != BASELINE]
-        kept = [r["trial_id"] for r in trials if r["status"] == "keep"][-1:]
-        recent = [r["trial_id"] for r in trials][-n:]
-        dead_ends = {*FAILURES, "rejected", "discard"}
-        failures = [r["trial_id"] for r in trials
-                    if r["role"] == for_role and r["status"] in dead_ends][-n:]
+        light = self.table(["trial_id", "status", "role"])
+        trials = light.filter(pc.field("status") != BASELINE)
+        ids = trials.column("trial_id")
+        kept = trials.filter(pc.field("status") == "keep").column("trial_id")
+        dead_ends = pa.array([*FAILURES, "rejected", "discard"])
+        failures = trials.filter((pc.field("role") == for_role)
+                                 & pc.field("status").isin(dead_ends)).column("trial_id")
+        kept, recent, failures = (c[max(0, len(c) - k):].to_pylist() for c, k in
+                                  ((kept, 1), (ids, n), (failures, n)))
         wanted = set(kept + recent + failures)
-        full = {r.trial_id: r for r in self.rows(pc.field("trial_id").isin(list(wanted)))} \
-            if wanted else {}
+        full = {r.trial_id: r for r in self.by_id(list(wanted))}
         return {"best": [full[t] for t in kept], "recent": [full[t] for t in recent],
                 "failures": [full[t] for t in failures]}
 
@@ -209,9 +255,19 @@ class Ledger:
             else:
                 _write_file(self.mirror / path, data)
         marker.write_text(new)
-        if self._ids is not None and self._ids[0] == old:
-            self._ids[1].add(trial_id)
-            self._ids = (new, self._ids[1])
+        if self._cache is not None and self._cache[0] == old:
+            _, table, ids = self._cache
+            added = pq.read_table(io.BytesIO(changes.get(f"{TRIALS}/{trial_id}.parquet")
+                                             or b""), columns=LIGHT) \
+                if f"{TRIALS}/{trial_id}.parquet" in changes else None
+            if added is None:  # folded into compacted/ by this append: read it back once
+                self._cache = None
+            else:
+                ids.add(trial_id)
+                last = table.column("trial_id")[-1].as_py() if table.num_rows else ""
+                table = pa.concat_tables([table, added])
+                self._cache = (new, table if trial_id > last else table.sort_by("trial_id"),
+                               ids)
 
 
 def _tree_bytes(entries: list[tuple[bytes, int, str]]) -> bytes:

@@ -15,15 +15,18 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from autolab import admit, decide, report
+from autolab import admit, decide, prune, report
 from autolab.agents.base import Agent, Context
+from autolab.backlog import SOURCE as IDEA_SOURCE
+from autolab.backlog import Backlog
 from autolab.config import Lab
-from autolab.errors import BaselineError, StaleError
+from autolab.errors import AutolabError, BaselineError, InfraError, StaleError, UserError
 from autolab.forges.base import Forge
 from autolab.gitops import Repo, glob_regex
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import Ledger
 from autolab.progress import Progress
+from autolab.prune import PruneRule
 from autolab.records import (
     BASELINE,
     Job,
@@ -39,7 +42,8 @@ from autolab.records import (
 from autolab.runners.base import Runner
 
 SEEDS_PER_TRIAL = 100   # trial n runs seeds n*100, n*100+1, ...: fresh, and reproducible
-CURVE_POINTS = 200
+CURVE_POINTS = 100
+HISTORY = 2000          # ledger rows an agent reads back; its lineage slice is separate
 
 
 @dataclass
@@ -73,17 +77,23 @@ class Loop:
         self.pending_dir = lab.home / "pending"
         self.jobs: dict[object, tuple[Running, int]] = {}
         self.queue: list[Proposal] = []
+        self._prune: tuple[str, PruneRule | None] | None = None   # (best trial, its rule)
+        self.backlog = Backlog(lab.home)
 
     # the run ---------------------------------------------------------------
     def run(self, trials: int, parallel: int, idea: str = "") -> None:
         self.finish_pending()
         self.ensure_baseline(parallel)
         active = [self.resume(t) for t in self.forge.open_trials() if not self.ledger.has(
-            t.trial_id)]
+            t.trial_id) and not (self.pending_dir / f"{t.trial_id}.json").exists()]
         started, idea_left = len(active), idea
         self.progress.start(trials, resumed=len(active))
         while True:
             while len(self.jobs) < parallel and started < trials:
+                if stop := self.out_of_budget():
+                    self.progress.note(f"{stop}; finishing the trials in flight")
+                    trials = started
+                    break
                 proposals = self.propose(min(parallel - len(self.jobs), trials - started),
                                          idea_left)
                 idea_left = ""
@@ -94,11 +104,18 @@ class Loop:
                     self.admit_and_start(proposal)
             if not self.jobs:
                 if started < trials:
-                    self.progress.note("the agent has no new proposals; stopping early")
+                    self.progress.note(getattr(self.agent, "exhausted", "")
+                                       or "the agent has no new proposals; stopping early")
                 break
             for result in self.runner.wait(list(self.jobs)):
                 self.on_result(result)
         self.progress.finish(self.forge.scores())
+
+    def out_of_budget(self) -> str:
+        """Why a new trial (its first seed and its confirm seeds) could pass the runner's
+        budget, or "" when it fits; runners without a budget always fit."""
+        check = getattr(self.runner, "out_of_budget", None)
+        return check(1 + self.config.confirm_seeds) if check else ""
 
     # propose + admit + open ------------------------------------------------
     def context(self, slots: int, idea: str = "") -> Context:
@@ -107,11 +124,12 @@ class Loop:
         files = {p: self.repo.blob(sha).decode(errors="replace")
                  for _m, sha, p in self.repo.files(main) if editable.match(p)}
         scores = self.forge.scores()
-        history = tuple(self.ledger.rows())
+        history = tuple(self.ledger.recent(HISTORY))
         best = scores[-1].trial_id if scores and scores[-1].trial_id.startswith("t") else ""
         return Context(config=self.config, parent_sha=main, parent_trial=best, files=files,
                        scores=tuple(scores), history=history, slots=slots, idea=idea,
-                       tried=admit.tried(list(history)) | self.in_flight_keys())
+                       tried=admit.tried(self.ledger.on_parent(main)) | self.in_flight_keys(),
+                       lineage=self.ledger.slice)
 
     def in_flight_keys(self) -> frozenset:
         return frozenset(k for running, _ in self.jobs.values()
@@ -122,18 +140,42 @@ class Loop:
         if self.queue:
             taken, self.queue = self.queue[:slots], self.queue[slots:]
             return taken
-        return self.agent.propose(self.context(slots, idea))
+        drawn = None if idea else self.backlog.next_open(getattr(self.agent, "free_text", False))
+        if drawn is None:
+            return self.agent.propose(self.context(slots, idea))
+        # a queued idea goes before the agent's own; its source links its trial back to it
+        try:
+            proposals = self.agent.propose(self.context(1, drawn.text))
+        except UserError as exc:  # an idea this agent cannot read is refused, not fatal
+            proposals = [Proposal(role="", hypothesis=drawn.text, rationale=str(exc),
+                                  expected_delta=0.0, diff="", parent_sha=self.forge.main_sha(),
+                                  source="")]
+        return [replace(p, source=f"{IDEA_SOURCE}{drawn.id}") for p in proposals]
 
     def admit_and_start(self, proposal: Proposal) -> None:
         trial_id = self.next_trial_id()
-        context_tried = admit.tried(self.ledger.rows()) | self.in_flight_keys()
+        context_tried = (admit.tried(self.ledger.on_parent(proposal.parent_sha))
+                         | self.in_flight_keys())
+        self.backlog.link(proposal.source, trial_id)
         status, reason = admit.check(self.repo, self.config, proposal, context_tried)
+        revise = getattr(self.agent, "revise", None)
+        if revise and status == "rejected" and re.search(r"does not (apply|parse)", reason):
+            revised = revise(proposal, reason)  # git's error goes back to its author, once
+            if revised is not None:
+                proposal = revised
+                status, reason = admit.check(self.repo, self.config, proposal, context_tried)
         if status:
             self.record(LedgerRow(trial_id=trial_id, status=status, reason=reason,
                                   started_at=utc_now(), **proposal_columns(proposal)))
             self.progress.ended(trial_id, status, reason, None)
             return
-        trial = self.forge.open_trial(trial_id, proposal)
+        try:
+            trial = self.forge.open_trial(trial_id, proposal)
+        except InfraError as exc:  # the forge failed, not the idea: say so in the ledger
+            self.record(LedgerRow(trial_id=trial_id, status="infra_error", reason=str(exc),
+                                  started_at=utc_now(), **proposal_columns(proposal)))
+            self.progress.ended(trial_id, "infra_error", str(exc), None)
+            return
         running = Running(trial, trial_number(trial_id), self.forge.main_sha(), utc_now())
         self.progress.opened(trial)
         self.submit(running, 0)
@@ -145,17 +187,36 @@ class Loop:
         return running
 
     def next_trial_id(self) -> str:
-        taken = [trial_number(r.trial_id) for r in self.ledger.rows()]
+        taken = [trial_number(trial_id) for trial_id in self.ledger.ids()]
         taken += [trial_number(ref.rsplit("/", 1)[-1]) for ref in self.repo.git.for_each_ref(
             "--format=%(refname)", "refs/heads/autolab/", "refs/autolab/trials/").split()]
         return f"t{max(taken, default=0) + 1:04d}"
 
     # run + evaluate --------------------------------------------------------
     def submit(self, running: Running, k: int) -> None:
+        # only a first seed is ever pruned: confirming seeds are the promising ones
         job = Job(running.trial.trial_id, running.trial.commit_sha, running.trial.manifest,
-                  running.eval_sha, running.seed(k))
+                  running.eval_sha, running.seed(k), self.prune_rule() if k == 0 else None)
         self.jobs[self.runner.submit(job)] = (running, k)
         running.pending += 1
+
+    def prune_rule(self) -> PruneRule | None:
+        """The pruning rule against the current best, rebuilt only when the best changes."""
+        if not self.config.prune:
+            return None
+        scores = self.forge.scores()
+        best = scores[-1].trial_id if scores else ""
+        if self._prune is None or self._prune[0] != best:
+            baseline = [r for r in self.ledger.starting_with(
+                f"baseline-{scores[0].commit_sha[:10]}-s") if r.status == BASELINE] \
+                if scores else []
+            curves = [json.loads(r.curve) for r in baseline]
+            kept = self.ledger.by_id([best]) if best != "baseline" else []
+            reference = json.loads(kept[0].curve) if kept else prune.mean_curve(curves)
+            made = prune.rule(reference, curves, self.config.budget_seconds,
+                              self.config.prune_warmup) if curves else None
+            self._prune = (best, made)
+        return self._prune[1]
 
     def on_result(self, result: RunResult) -> None:
         handle = next(h for h, (r, _) in self.jobs.items()
@@ -188,7 +249,7 @@ class Loop:
         return float(result.metrics[self.config.metric])
 
     def noise(self) -> decide.Noise:
-        rows = self.ledger.rows()
+        rows = self.ledger.seed_groups()
         baseline: dict[str, list[float]] = {}
         for r in rows:
             if r.status == BASELINE and r.metric is not None:
@@ -220,21 +281,34 @@ class Loop:
         data = json.loads(path.read_text())
         trial, row, action = trial_from_json(data["trial"]), LedgerRow(**data["row"]), \
             data["action"]
-        scores = self.forge.scores()
+        try:
+            row = self.act(trial, row, action)
+        except InfraError as exc:
+            # the verdict stands and its file stays, so the next run finishes this trial
+            self.progress.note(f"{trial.trial_id}: {exc}; left for the next run to finish")
+            return
+        self.record(row)
+        path.unlink()
+        self.progress.ended(trial.trial_id, row.status, row.reason, row.metric)
+
+    def act(self, trial: Trial, row: LedgerRow, action: str) -> LedgerRow:
+        """Report, then merge, hold or close; the row as it ends (a lost race: stale)."""
+        scores, history, noise = self.forge.scores(), self.ledger.rows(), self.noise()
         if action == "merge":
             try:
-                self.forge.comment(trial, report.comment(self.lab, trial, row, scores))
-                self.forge.merge(trial, trial.commit_sha, self.score_row(trial, row, scores))
+                self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
+                                                         noise))
+                self.forge.merge(trial, trial.commit_sha, self.score_row(trial, row, scores),
+                                 pages=self.pages([*history, row]))
             except StaleError as exc:
                 row = self.requeue_stale(trial, row, str(exc))
                 action = "close"
         if action != "merge":
-            self.forge.comment(trial, report.comment(self.lab, trial, row, scores))
+            self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
+                                                     noise))
         if action == "close":
             self.forge.close(trial, f"{row.status}: {row.reason}")
-        self.record(row)
-        path.unlink()
-        self.progress.ended(trial.trial_id, row.status, row.reason, row.metric)
+        return row
 
     def requeue_stale(self, trial: Trial, row: LedgerRow, why: str) -> LedgerRow:
         """Main moved under a winner: never merge it unevaluated; re-run it on the new main."""
@@ -248,7 +322,21 @@ class Loop:
         return replace(row, status="stale", reason=f"won, but {why}")
 
     def record(self, row: LedgerRow) -> None:
-        self.ledger.append(row)
+        try:
+            self.ledger.append(row)
+        except OSError as exc:
+            # e.g. a full disk: the verdict file stays, so a rerun records the row
+            raise AutolabError(f"could not write {row.trial_id}'s ledger row ({exc}); its "
+                               f"verdict is kept in {self.pending_dir}; free the space and "
+                               f"run again to finish it") from None
+        try:
+            self.forge.publish()
+        except InfraError as exc:  # the row is safe on the local branch; the next push takes it
+            self.progress.note(f"the ledger was not pushed: {exc}")
+
+    def pages(self, history: list[LedgerRow]):
+        """reports/README.md and progress.svg, rendered in the merge from main's new scores."""
+        return lambda frontier: report.pages(self.config, frontier, history)
 
     def score_row(self, trial: Trial, row: LedgerRow, scores: list[ScoreRow]) -> ScoreRow:
         return ScoreRow(trial_id=trial.trial_id, pr=trial.pr, commit_sha=trial.commit_sha,
@@ -290,7 +378,7 @@ class Loop:
         main = self.forge.main_sha()
         prefix = f"baseline-{main[:10]}-s"
         manifest = manifest_at(self.repo, main, watched(self.config))
-        have = {r.trial_id: r for r in self.ledger.rows() if r.trial_id.startswith(prefix)}
+        have = {r.trial_id: r for r in self.ledger.starting_with(prefix)}
         missing = [k for k in range(self.config.baseline_seeds) if f"{prefix}{k}" not in have]
         self.progress.baseline(self.config.baseline_seeds, len(missing))
         handles = {}
@@ -315,7 +403,7 @@ class Loop:
                        metric=mean, metric_std=decide.spread(values), n_seeds=len(values),
                        delta=0.0, hypothesis="baseline", config_sha256=manifest.config_sha256,
                        evaluator_sha256=good[0].evaluator_sha256, merged_at=utc_now())
-        self.forge.set_baseline(main, row)
+        self.forge.set_baseline(main, row, pages=self.pages(self.ledger.rows()))
         self.progress.baseline_done(row)
 
     def baseline_row(self, result: RunResult, manifest) -> LedgerRow:

@@ -7,6 +7,8 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 
+from autolab.prune import PruneRule
+
 # Ledger statuses, beyond the baseline seeds' own rows.
 FAILURES = ("crash", "timeout", "oom", "diverged", "no_artifact", "gate_failed",
             "integrity_mismatch", "eval_error", "infra_error")
@@ -72,6 +74,7 @@ class Job:
     manifest: Manifest
     eval_sha: str
     seed: int
+    prune: PruneRule | None = None  # stop training early when the curve is clearly losing
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,12 @@ from importlib import import_module
 from autolab.config import Lab
 from autolab.errors import UserError
 
-FORGES = {"local": "autolab.forges.local:LocalForge"}
-RUNNERS = {"local": "autolab.runners.local:LocalRunner"}
-AGENTS = {"sweep": "autolab.agents.sweep:SweepAgent"}
+FORGES = {"local": "autolab.forges.local:LocalForge",
+          "github": "autolab.forges.github:GitHubForge"}
+RUNNERS = {"local": "autolab.runners.local:LocalRunner",
+           "modal": "autolab.runners.modal:ModalRunner"}
+AGENTS = {"sweep": "autolab.agents.sweep:SweepAgent",
+          "claude": "autolab.agents.claude:ClaudeAgent"}
 
 
 def _load(table: dict[str, str], kind: str, name: str):

@@ -22,7 +22,7 @@ LR = 0.04          # edit these directly
 WIDTH = 4
 DEPTH = 2
 USE_NORM = False
-SLEEP_S = {sleep}
+SLEEP_S = {sleep}  # autolab: fixed
 
 rng = random.Random(int(os.environ["AUTOLAB_SEED"]))
 out = os.environ["AUTOLAB_OUT"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +24,8 @@ class Context:
     slots: int = 1
     idea: str = ""                      # a person's idea to try now (quoted data, not orders)
     tried: frozenset = field(default_factory=frozenset)  # admission keys already used
+    # the ledger's slice for a role: (role, n) -> {"best", "recent", "failures"}
+    lineage: Callable[[str, int], dict[str, list[LedgerRow]]] | None = None
 
 
 class Agent(Protocol):

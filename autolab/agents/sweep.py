@@ -18,7 +18,6 @@ from autolab.agents.base import Context, unified_diff
 from autolab.errors import UserError
 from autolab.records import FAILURES, Proposal
 
-
 FIXED = "autolab: fixed"
 
 

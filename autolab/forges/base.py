@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
+from autolab import scores
+from autolab.gitops import Repo
 from autolab.records import Proposal, ScoreRow, Trial
 
 REPORT_MARKER = "<!-- autolab:report -->"
+TRIAL_REFS = "refs/autolab/trials/"
+# Given main's scores once the row lands, the generated files to commit with it.
+Pages = Callable[[list[ScoreRow]], dict[str, bytes]]
 
 
 class Forge(Protocol):
@@ -25,12 +31,46 @@ class Forge(Protocol):
     def comment(self, trial: Trial, body: str) -> None:
         """The one bot comment of the trial, created or edited in place."""
 
-    def set_baseline(self, evaluated_sha: str, row: ScoreRow) -> str:
+    def set_baseline(self, evaluated_sha: str, row: ScoreRow, pages: Pages | None = None) -> str:
         """Append the baseline row on main, only if main is still `evaluated_sha`."""
 
-    def merge(self, trial: Trial, evaluated_sha: str, row: ScoreRow) -> str:
-        """Compare-and-swap merge of the evaluated head plus its scores row; StaleError if
-        the branch or main moved."""
+    def merge(self, trial: Trial, evaluated_sha: str, row: ScoreRow,
+              pages: Pages | None = None) -> str:
+        """Compare-and-swap merge of the evaluated head plus its scores row and `pages`;
+        StaleError if the branch or main moved."""
 
     def close(self, trial: Trial, reason: str) -> None:
         """Close without merging; the code stays under refs/autolab/trials/<trial_id>."""
+
+    def publish(self) -> None:
+        """Make the ledger branch durable where the forge lives (after each ledger append)."""
+
+
+def pr_body(p: Proposal) -> str:
+    lineage = ", ".join(p.lineage) or "none"
+    return (f"**Hypothesis:** {p.hypothesis}\n\n**Rationale:** {p.rationale}\n\n"
+            f"**Expected delta:** {p.expected_delta:+g}\n\n**Role:** {p.role} "
+            f"(source: {p.source})\n\n**Parent:** {p.parent_sha} "
+            f"(trial {p.parent_trial or 'baseline'})\n\n**Lineage:** {lineage}\n")
+
+
+def main_commit(repo: Repo, evaluated_sha: str, row: ScoreRow, trial: Trial | None = None,
+                pages: Pages | None = None) -> tuple[str, str]:
+    """(the main it must replace, the commit): the one commit that moves main.
+
+    It carries the evaluated tree and the new scores row together, so main is
+    never between states; every forge publishes it by compare-and-swap against
+    the first element. Without a trial it is the baseline row on main itself.
+    `pages` (reports/README.md, reports/progress.svg) are rendered from the new
+    scores and written into that same commit.
+    """
+    if trial is None:
+        expected, parents = evaluated_sha, [evaluated_sha]
+        message = f"autolab: baseline {row.metric:.6g} ± {row.metric_std:.3g}"
+    else:
+        expected = trial.proposal.parent_sha
+        parents = [expected, evaluated_sha]
+        message = f"autolab: keep {trial.trial_id}: {trial.proposal.hypothesis}"
+    table = scores.append(repo.read(expected, scores.PATH), row)
+    files = {scores.PATH: table, **(pages(scores.parse(table)) if pages else {})}
+    return expected, repo.commit_files(evaluated_sha, files, message, parents)

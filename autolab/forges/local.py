@@ -15,12 +15,10 @@ from pathlib import Path
 from autolab import scores
 from autolab.config import Lab
 from autolab.errors import LabError, StaleError
-from autolab.forges.base import REPORT_MARKER
+from autolab.forges.base import REPORT_MARKER, TRIAL_REFS, Pages, main_commit, pr_body
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
 from autolab.records import Manifest, Proposal, ScoreRow, Trial, utc_now
-
-TRIAL_REFS = "refs/autolab/trials/"
 
 
 def trial_from_record(record: dict) -> Trial:
@@ -60,12 +58,29 @@ class LocalForge:
         return [json.loads(p.read_text()) for p in sorted(self.records.glob("*.json"))]
 
     def open_trials(self) -> list[Trial]:
+        self._adopt_orphans()
         return [trial_from_record(r) for r in self.all_records() if r["state"] == "open"]
+
+    def _adopt_orphans(self) -> None:
+        """A run killed between a trial's branch and its PR record: rebuild the record
+        from the commit (its message is the hypothesis), so the trial is resumed, not lost."""
+        known = {r["trial_id"] for r in self.all_records()}
+        for ref in self.repo.git.for_each_ref("--format=%(refname)",
+                                              "refs/heads/autolab/").split():
+            trial_id = ref.rsplit("/", 1)[-1]
+            if trial_id in known or not trial_id.startswith("t"):
+                continue
+            commit = self.repo.rev(ref)
+            parent = self.repo.rev(f"{commit}^")
+            proposal = Proposal(role="unknown", hypothesis=self.repo.git.log(
+                "-1", "--format=%s", commit), rationale="recovered after an interruption",
+                expected_delta=0.0, diff=self.repo.git.diff(parent, commit) + "\n",
+                parent_sha=parent, source="recovered")
+            self._save(self._record(trial_id, proposal, commit))
 
     # writing ---------------------------------------------------------------
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial:
-        branch = f"autolab/{trial_id}"
-        ref = f"refs/heads/{branch}"
+        ref = f"refs/heads/autolab/{trial_id}"
         commit = self.repo.commit_diff(proposal.parent_sha, proposal.diff, proposal.hypothesis)
         existing = self.repo.rev(ref)
         if existing and self.repo.rev(f"{existing}^{{tree}}") == self.repo.rev(
@@ -73,22 +88,19 @@ class LocalForge:
             commit = existing  # reopened after an interruption: keep the first commit
         else:
             self.repo.swap_ref(ref, commit, existing)
-        manifest = manifest_at(self.repo, commit, watched(self.lab.config))
-        record = {"trial_id": trial_id, "pr": f"local:{trial_id}", "branch": branch,
-                  "state": "open", "title": f"[autolab] {proposal.hypothesis}",
-                  "body": self.body(proposal), "head_sha": commit, "created_at": utc_now(),
-                  "proposal": asdict(proposal), "manifest": [list(f) for f in manifest.files],
-                  "comments": []}
+        record = self._record(trial_id, proposal, commit)
         self._save(record)
         return trial_from_record(record)
 
-    @staticmethod
-    def body(p: Proposal) -> str:
-        lineage = ", ".join(p.lineage) or "none"
-        return (f"**Hypothesis:** {p.hypothesis}\n\n**Rationale:** {p.rationale}\n\n"
-                f"**Expected delta:** {p.expected_delta:+g}\n\n**Role:** {p.role} "
-                f"(source: {p.source})\n\n**Parent:** {p.parent_sha} "
-                f"(trial {p.parent_trial or 'baseline'})\n\n**Lineage:** {lineage}\n")
+    def _record(self, trial_id: str, proposal: Proposal, commit: str) -> dict:
+        manifest = manifest_at(self.repo, commit, watched(self.lab.config))
+        return {"trial_id": trial_id, "pr": f"local:{trial_id}", "branch": f"autolab/{trial_id}",
+                "state": "open", "title": f"[autolab] {proposal.hypothesis}",
+                "body": self.body(proposal), "head_sha": commit, "created_at": utc_now(),
+                "proposal": asdict(proposal), "manifest": [list(f) for f in manifest.files],
+                "comments": []}
+
+    body = staticmethod(pr_body)
 
     def comment(self, trial: Trial, body: str) -> None:
         record = self.record(trial.trial_id)
@@ -101,32 +113,33 @@ class LocalForge:
                                        "created_at": utc_now(), "updated_at": utc_now()})
         self._save(record)
 
-    def set_baseline(self, evaluated_sha: str, row: ScoreRow) -> str:
-        return self._advance_main(evaluated_sha, evaluated_sha, [evaluated_sha], row,
-                                  f"autolab: baseline {row.metric:.6g} ± {row.metric_std:.3g}")
+    def set_baseline(self, evaluated_sha: str, row: ScoreRow, pages: Pages | None = None) -> str:
+        return self._advance_main(*main_commit(self.repo, evaluated_sha, row, pages=pages))
 
-    def merge(self, trial: Trial, evaluated_sha: str, row: ScoreRow) -> str:
+    def merge(self, trial: Trial, evaluated_sha: str, row: ScoreRow,
+              pages: Pages | None = None) -> str:
+        if any(s.trial_id == trial.trial_id for s in self.scores()):
+            # killed between moving main and the bookkeeping: finish only the bookkeeping
+            self._end(trial, "merged", f"merged into {self.main_sha()}")
+            return self.main_sha()
         head = self.repo.rev(f"refs/heads/{trial.branch}")
         if head != evaluated_sha:
             raise StaleError(f"{trial.branch} is at {head}, not the evaluated {evaluated_sha}")
-        parent = trial.proposal.parent_sha
-        merged = self._advance_main(parent, evaluated_sha, [parent, evaluated_sha], row,
-                                    f"autolab: keep {trial.trial_id}: "
-                                    f"{trial.proposal.hypothesis}")
+        merged = self._advance_main(*main_commit(self.repo, evaluated_sha, row, trial, pages))
         self._end(trial, "merged", f"merged as {merged}")
         return merged
 
     def close(self, trial: Trial, reason: str) -> None:
         self._end(trial, "closed", reason)
 
-    def _advance_main(self, expected_main: str, tree_of: str, parents: list[str],
-                      row: ScoreRow, message: str) -> str:
-        """One commit on main with `tree_of`'s tree plus the scores row, by CAS."""
+    def publish(self) -> None:
+        """The ledger branch already lives in the lab's own repository."""
+
+    def _advance_main(self, expected_main: str, commit: str) -> str:
+        """Move main to `commit` by CAS, only if it is still `expected_main`."""
         main = self.main_sha()
         if main != expected_main:
             raise StaleError(f"main moved from {expected_main[:10]} to {main[:10]}")
-        table = scores.append(self.repo.read(main, scores.PATH), row)
-        commit = self.repo.commit_files(tree_of, {scores.PATH: table}, message, parents)
         update_checkout = (self.repo.checked_out_branch() == self.main_ref.removeprefix(
             "refs/heads/") and self.repo.is_clean())
         self.repo.swap_ref(self.main_ref, commit, main)

@@ -1,0 +1,232 @@
+"""The Claude agent: specialist roles that write one-change patches from the lineage.
+
+Each slot the planner gives a role becomes one Messages API call whose only
+possible answer is the `propose_change` tool (strict schema). The program and
+the script are a cached prefix; the lineage slice and the task follow. The SDK
+retries 429 and 5xx itself; what still fails stops the run cleanly, and so
+does the run's spending cap. A refusal or an empty answer is returned as a
+proposal with no diff, which admission records as a `rejected` row.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import anthropic
+
+from autolab import admit
+from autolab.agents import prompts, roles
+from autolab.agents.base import Context, unified_diff
+from autolab.errors import UserError
+from autolab.records import Proposal
+
+DEFAULT_MODEL = "claude-sonnet-4-6"
+MAX_TOKENS = 8192
+MAX_RETRIES = 4          # the SDK's own backoff on 429, 5xx and dropped connections
+ATTEMPTS_PER_SLOT = 2    # a slot whose answer repeats a tried idea is asked once more
+TOOL = "propose_change"
+# USD per million tokens (input, output), by model prefix; the longest match wins.
+PRICES = {"claude-opus-4-5": (5.0, 25.0), "claude-opus-4-6": (5.0, 25.0),
+          "claude-opus-4": (15.0, 75.0), "claude-sonnet-4": (3.0, 15.0),
+          "claude-haiku-4-5": (1.0, 5.0)}
+CACHE_WRITE, CACHE_READ = 1.25, 0.1     # multiples of the input price (5-minute cache)
+
+
+def price(model: str) -> tuple[float, float]:
+    """An unknown model is priced as the dearest known one, so the cap errs on the safe side."""
+    known = [p for p in PRICES if model.startswith(p)]
+    return PRICES[max(known, key=len)] if known else max(PRICES.values())
+
+
+def tool_schema(role_names: tuple[str, ...]) -> dict:
+    """One definition for every role: tools open the cached prefix, so it must not vary.
+    The row records the role the planner asked, whatever `role` the answer names."""
+    text = {"type": "string"}
+    replacement = {"type": "object", "additionalProperties": False,
+                   "required": ["path", "search", "replace"],
+                   "properties": {"path": text, "search": text, "replace": text}}
+    properties = {
+        "role": {"type": "string", "enum": list(role_names)},
+        "hypothesis": {"type": "string", "description": "One sentence: the change and the "
+                       "effect on the metric it should have."},
+        "rationale": {"type": "string", "description": "Why, citing the lineage."},
+        "expected_delta": {"type": "number", "description": "Expected change of the primary "
+                           "metric (negative is lower)."},
+        "replacements": {"type": "array", "items": replacement, "description":
+                         "Exact search/replace edits; each search occurs once in its file. "
+                         "Empty when `diff` is given."},
+        "diff": {"type": "string", "description": "A unified diff against the current script "
+                 "(a/ and b/ prefixes). Empty when `replacements` is given."},
+        "lineage": {"type": "array", "items": text, "description": "Trial ids that motivated "
+                    "this change."}}
+    return {"name": TOOL, "strict": True,
+            "description": "Submit one change to the training script as an experiment.",
+            "input_schema": {"type": "object", "additionalProperties": False,
+                             "required": list(properties), "properties": properties}}
+
+
+def edit_to_diff(files: dict[str, str], answer: dict) -> str:
+    """The answer's edit as one unified diff; ValueError says what does not fit the script."""
+    blocks = answer.get("replacements") or []
+    diff = (answer.get("diff") or "").strip("\n")
+    if blocks and diff:
+        raise ValueError("give either replacements or a diff, not both")
+    if diff:
+        return diff + "\n"
+    changed: dict[str, str] = {}
+    for block in blocks:
+        path = block["path"]
+        text = changed.get(path, files.get(path))
+        if text is None:
+            raise ValueError(f"{path} is not one of the editable files ({', '.join(files)})")
+        count = text.count(block["search"]) if block["search"] else 0
+        if count != 1:
+            raise ValueError(f"the search text for {path} occurs {count} times, not once: "
+                             f"{block['search'][:200]!r}")
+        changed[path] = text.replace(block["search"], block["replace"])
+    return "".join(unified_diff(p, files[p], t) for p, t in changed.items() if t != files[p])
+
+
+class ClaudeAgent:
+    name = "claude"
+    free_text = True     # takes ideas in prose, not only NAME=value
+
+    def __init__(self, client: anthropic.Anthropic | None = None):
+        if client is None:
+            if not os.environ.get("ANTHROPIC_API_KEY"):
+                raise UserError("the claude agent needs ANTHROPIC_API_KEY in the environment; "
+                                "export it, or run with --agent sweep")
+            client = anthropic.Anthropic(max_retries=MAX_RETRIES)
+        self.client = client
+        self.spent_usd = 0.0
+        self.exhausted = ""            # why this agent stopped proposing, for the run's log
+        # each proposal of the last batch -> (context, system, messages so far, tool_use id)
+        self.threads: dict[Proposal, tuple[Context, list, list, str]] = {}
+
+    # proposing ------------------------------------------------------------
+    def propose(self, context: Context) -> list[Proposal]:
+        names = context.config.agent.roles or roles.DEFAULT_ROLES
+        self.threads.clear()   # revise() follows the proposals of this call only
+        if context.idea:
+            return self._slot(context, roles.best_fit(context.idea, names), context.idea)
+        out: list[Proposal] = []
+        for role in roles.plan(names, context.history, context.slots):
+            taken = context.tried | {k for p in out for k in admit.keys(p.parent_sha, p.diff)}
+            out += self._slot(replace(context, tried=frozenset(taken)), role, "", out)
+            if self.exhausted:
+                break
+        return out
+
+    def _slot(self, context: Context, role: str, idea: str,
+              batch: list[Proposal] = ()) -> list[Proposal]:
+        note = ""
+        for _ in range(ATTEMPTS_PER_SLOT):
+            system = prompts.system_blocks(context, role)
+            messages = [{"role": "user", "content": prompts.user_text(context, role, idea,
+                                                                      note)}]
+            proposal = self._ask(context, role, system, messages,
+                                 "human" if idea else "claude")
+            if proposal is None:
+                return []
+            note = self._repeat_of(context, proposal, batch)
+            if not note or idea:   # a person's idea runs even if it was tried before
+                return [proposal]
+        return []
+
+    def _repeat_of(self, context: Context, p: Proposal, batch) -> str:
+        if not p.diff:
+            return ""
+        if admit.keys(p.parent_sha, p.diff) & context.tried:
+            return f"Your last answer repeated an edit already tried: {p.hypothesis}"
+        earlier = [r for r in context.history if r.parent_sha == p.parent_sha and r.diff]
+        for other in [*earlier, *batch]:
+            if prompts.same_idea(p.hypothesis, other.hypothesis):
+                return (f"Your last answer described an idea already tried: "
+                        f"{other.hypothesis}")
+        return ""
+
+    # one call -------------------------------------------------------------
+    def _ask(self, context: Context, role: str, system: list, messages: list, source: str,
+             spent: tuple[int, int, float] | None = None) -> Proposal | None:
+        """One Messages call; None when the cap or the API ends this agent's run. `spent`
+        is what earlier calls for the same proposal cost (None on a first answer), so its
+        row carries the total."""
+        cap = context.config.budget.max_usd
+        if cap and self.spent_usd >= cap:
+            self.exhausted = (f"the Claude budget is spent (${self.spent_usd:.4f} of "
+                              f"max_usd={cap:g}); stopping")
+            return None
+        model = context.config.agent.model or DEFAULT_MODEL
+        names = context.config.agent.roles or roles.DEFAULT_ROLES
+        try:
+            response = self.client.messages.create(
+                model=model, max_tokens=MAX_TOKENS, system=system, messages=messages,
+                tools=[tool_schema(names)], tool_choice={"type": "tool", "name": TOOL})
+        except anthropic.AuthenticationError as exc:
+            raise UserError(f"the Anthropic API refused the key in ANTHROPIC_API_KEY "
+                            f"({exc.status_code}); check it") from None
+        except anthropic.APIError as exc:
+            self.exhausted = f"the Claude API failed after retries ({exc}); stopping"
+            return None
+        tokens_in, tokens_out, cost = self._charge(model, response.usage)
+        first_answer = spent is None
+        before = spent or (0, 0, 0.0)
+        tokens_in, tokens_out, cost = (before[0] + tokens_in, before[1] + tokens_out,
+                                       before[2] + cost)
+        base = Proposal(role=role, hypothesis="", rationale="", expected_delta=0.0, diff="",
+                        parent_sha=context.parent_sha, parent_trial=context.parent_trial,
+                        source=source, tokens_in=tokens_in,
+                        tokens_out=tokens_out, cost_usd=cost)
+        call = next((b for b in response.content if b.type == "tool_use" and b.name == TOOL),
+                    None)
+        if call is None:
+            said = " ".join(b.text for b in response.content if b.type == "text").strip()
+            why = ("the model refused" if response.stop_reason == "refusal" else
+                   f"the model returned no proposal (stop reason {response.stop_reason})")
+            return replace(base, hypothesis=f"no proposal: {why}",
+                           rationale=said[:2000] or "(empty answer)")
+        answer = call.input
+        known = {r.trial_id for r in context.history}
+        proposal = replace(
+            base,
+            hypothesis=" ".join(str(answer.get("hypothesis", "")).split()),
+            rationale=str(answer.get("rationale", "")).strip(),
+            expected_delta=float(answer.get("expected_delta") or 0.0),
+            lineage=tuple(t for t in answer.get("lineage") or () if t in known))
+        turn = [*messages, {"role": "assistant", "content": [
+            b.to_dict(exclude_none=True) for b in response.content]}]
+        try:
+            proposal = replace(proposal, diff=edit_to_diff(context.files, answer))
+        except ValueError as exc:
+            if not first_answer:
+                return replace(proposal, rationale=f"{proposal.rationale}\n\n(unusable edit, "
+                               f"after one revision: {exc})")
+            # the same one chance to fix it that admission gives a diff that does not apply
+            self.threads[proposal] = (context, system, turn, call.id)
+            return self.revise(proposal, str(exc))
+        if first_answer:
+            self.threads[proposal] = (context, system, turn, call.id)
+        return proposal
+
+    def revise(self, proposal: Proposal, reason: str) -> Proposal | None:
+        """Send the edit's error back to the call that wrote it, once; None if it cannot be."""
+        thread = self.threads.pop(proposal, None)
+        if thread is None:
+            return None
+        context, system, turn, call_id = thread
+        messages = [*turn, {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": call_id, "is_error": True,
+             "content": prompts.revise_text(reason)}]}]
+        spent = (proposal.tokens_in, proposal.tokens_out, proposal.cost_usd)
+        return self._ask(context, proposal.role, system, messages, proposal.source, spent)
+
+    def _charge(self, model: str, usage) -> tuple[int, int, float]:
+        """(input tokens incl. cache reads and writes, output tokens, USD); adds to the run."""
+        read = usage.cache_read_input_tokens or 0
+        write = usage.cache_creation_input_tokens or 0
+        per_in, per_out = price(model)
+        cost = (usage.input_tokens * per_in + write * per_in * CACHE_WRITE
+                + read * per_in * CACHE_READ + usage.output_tokens * per_out) / 1e6
+        self.spent_usd += cost
+        return usage.input_tokens + read + write, usage.output_tokens, cost

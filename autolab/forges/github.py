@@ -1,0 +1,286 @@
+"""The forge on GitHub: trial branches pushed to `origin`, PRs and comments through PyGithub.
+
+The lab directory is a clone whose `origin` is the GitHub repository. Commits
+are built there with autolab.gitops (never in a worktree) and pushed with git;
+`main` only moves by a push leased on the sha the trial was evaluated against,
+so a lost race is a StaleError, never a merge of an unevaluated state. A PR
+whose head commit reaches `main` this way shows as merged on GitHub.
+
+API calls go through PyGithub's own GithubRetry (rate limits on 403/429 wait
+for the reset, 5xx back off); what still fails is an InfraError, which the loop
+never blames on the idea.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import asdict
+from urllib.parse import urlparse
+
+import git
+import requests
+from github import Auth, BadCredentialsException, Github, GithubException, GithubRetry
+
+from autolab import scores
+from autolab.config import Lab
+from autolab.errors import InfraError, LabError, StaleError, UserError
+from autolab.forges.base import REPORT_MARKER, TRIAL_REFS, Pages, main_commit, pr_body
+from autolab.gitops import Repo
+from autolab.integrity import manifest_at, watched
+from autolab.ledger import BRANCH as LEDGER
+from autolab.records import Proposal, ScoreRow, Trial
+
+LABEL = "autolab"
+STATUS_CONTEXT = "autolab/metric"
+REMOTE = "refs/remotes/origin/"
+META = re.compile(r"<!-- autolab:trial (\{.*?\}) -->", re.S)
+# GitHub asks integrations to space their writes; tests against a local server set 0
+WRITE_INTERVAL = float(os.environ.get("AUTOLAB_GITHUB_WRITE_INTERVAL", "1.0"))
+
+
+def settings() -> tuple[str, str]:
+    """(API base URL, token) from the environment GitHub Actions provides."""
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    if not token:
+        raise UserError("the github forge needs a token: set GITHUB_TOKEN (in Actions: "
+                        "`env: GITHUB_TOKEN: ${{ github.token }}`)")
+    api = (os.environ.get("AUTOLAB_GITHUB_API") or os.environ.get("GITHUB_API_URL")
+           or "https://api.github.com")
+    return api.rstrip("/"), token
+
+
+def repo_slug(origin_url: str) -> str:
+    """owner/name from GITHUB_REPOSITORY, else from an ssh or https `origin` URL."""
+    slug = os.environ.get("GITHUB_REPOSITORY", "")
+    if not slug:
+        match = re.search(r"(?:^[^/]+@[^:]+:|://[^/]+/)([^/]+/[^/]+?)(?:\.git)?/?$", origin_url)
+        slug = match.group(1) if match else ""
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", slug):
+        raise UserError(f"cannot tell the GitHub repository from origin {origin_url!r}; set "
+                        f"GITHUB_REPOSITORY=owner/name")
+    return slug
+
+
+def client(api: str, token: str, retries: int = 6, backoff: float = 2.0) -> Github:
+    retry = GithubRetry(total=retries, backoff_factor=backoff,
+                        status_forcelist=[429, *range(500, 600)])
+    return Github(auth=Auth.Token(token), base_url=api, retry=retry, lazy=True,
+                  seconds_between_writes=WRITE_INTERVAL or None)
+
+
+@contextmanager
+def api_call(what: str):
+    """Whatever GitHub answers after the retries becomes one line naming the step."""
+    try:
+        yield
+    except BadCredentialsException:
+        raise UserError(f"GitHub refused the token while trying to {what}; check "
+                        f"GITHUB_TOKEN and its permissions") from None
+    except GithubException as exc:
+        message = exc.data.get("message", "") if isinstance(exc.data, dict) else exc.data
+        raise InfraError(f"GitHub API: {what} failed ({exc.status} {message})") from None
+    except requests.RequestException as exc:
+        raise InfraError(f"GitHub API: {what} failed ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from None
+
+
+def pr_number(trial: Trial) -> int:
+    return int(trial.pr.rstrip("/").rsplit("/", 1)[-1])
+
+
+class GitHubForge:
+    name = "github"
+
+    def __init__(self, lab: Lab, main: str = "main", gh: Github | None = None):
+        self.lab, self.main = lab, main
+        self.repo = Repo(lab.root)
+        try:
+            origin = self.repo.git.remote("get-url", "origin")
+        except git.GitCommandError:
+            raise LabError(f"{lab.root}: no `origin` remote; clone the GitHub repository "
+                           f"and run autolab in the clone") from None
+        api, token = settings()
+        self.git_env = auth_env(origin, token)
+        self.gh = gh or client(api, token)
+        self.slug = repo_slug(origin)
+        self.gh_repo = self.gh.get_repo(self.slug)
+        self.fetch(f"+{TRIAL_REFS}*:{TRIAL_REFS}*")  # so trial ids never repeat
+        if not self.main_sha():
+            raise LabError(f"{origin}: no branch `{main}`; push the lab there first")
+        self.sync_ledger()
+
+    # git ---------------------------------------------------------------------
+    def git_remote(self, *args: str) -> str:
+        try:
+            return self.repo.git.execute(["git", *args], env={**os.environ, **self.git_env})
+        except git.GitCommandError as exc:
+            if re.search(r"\[rejected\]|stale info|fetch first|non-fast-forward",
+                         f"{exc.stdout}{exc.stderr}"):
+                raise StaleError(f"origin refused `{args[-1]}`: it moved") from None
+            raise InfraError(f"git {args[0]} to origin failed: "
+                             f"{exc.stderr.strip()[-300:]}") from None
+
+    def fetch(self, *refspecs: str) -> None:
+        self.git_remote("fetch", "--quiet", "origin", *refspecs)
+
+    def push(self, src: str, ref: str, expect: str | None = None) -> None:
+        """Set `ref` on origin to `src`, only if it is `expect` now ('' means absent)."""
+        lease = [] if expect is None else [f"--force-with-lease={ref}:{expect}"]
+        self.git_remote("push", "--quiet", "--porcelain", *lease, "origin", f"{src}:{ref}")
+
+    def remote_head(self, branch: str) -> str | None:
+        """The branch's sha on origin now, its commits fetched; None if it is not there."""
+        ref = f"refs/heads/{branch}"
+        lines = self.git_remote("ls-remote", "origin", ref).splitlines()
+        sha = next((line.split()[0] for line in lines if line.endswith(f"\t{ref}")), None)
+        if sha and not self.repo.rev(sha):
+            self.fetch(f"+{ref}:{REMOTE}{branch}")
+        return sha
+
+    # reading -----------------------------------------------------------------
+    def main_sha(self) -> str:
+        return self.remote_head(self.main)
+
+    def scores(self) -> list[ScoreRow]:
+        return scores.parse(self.repo.read(self.main_sha(), scores.PATH))
+
+    def open_trials(self) -> list[Trial]:
+        trials = []
+        with api_call("list open trial PRs"):
+            for pr in self.gh_repo.get_pulls(state="open", base=self.main):
+                meta = META.search(pr.body or "")
+                if meta and LABEL in {label.name for label in pr.labels}:
+                    trials.append(self.trial(pr.html_url, pr.head.ref, pr.head.sha,
+                                             json.loads(meta.group(1))))
+        return trials
+
+    def trial(self, url: str, branch: str, head: str, proposal: dict) -> Trial:
+        if not self.repo.rev(head):
+            self.fetch(f"+refs/heads/{branch}:{REMOTE}{branch}")
+        self.repo.git.update_ref(f"refs/heads/{branch}", head)  # next_trial_id skips its id
+        manifest = manifest_at(self.repo, head, watched(self.lab.config))
+        return Trial(trial_id=branch.removeprefix("autolab/"), branch=branch, pr=url,
+                     commit_sha=head, manifest=manifest,
+                     proposal=Proposal(**{**proposal, "lineage": tuple(proposal["lineage"])}))
+
+    # writing -----------------------------------------------------------------
+    def open_trial(self, trial_id: str, proposal: Proposal) -> Trial:
+        branch = f"autolab/{trial_id}"
+        commit = self.repo.commit_diff(proposal.parent_sha, proposal.diff, proposal.hypothesis)
+        existing = self.remote_head(branch)
+        if existing and self.repo.rev(f"{existing}^{{tree}}") == self.repo.rev(
+                f"{commit}^{{tree}}"):
+            commit = existing  # reopened after an interruption: keep the first commit
+        else:
+            self.push(commit, f"refs/heads/{branch}", existing or "")
+        meta = json.dumps(asdict(proposal)).replace(">", "\\u003e")  # never ends the comment
+        with api_call(f"open the PR of {trial_id}"):
+            owner = self.slug.split("/")[0]
+            found = list(self.gh_repo.get_pulls(state="all", head=f"{owner}:{branch}"))
+            pr = found[0] if found else self.gh_repo.create_pull(
+                base=self.main, head=branch, title=f"[autolab] {proposal.hypothesis}",
+                body=f"{pr_body(proposal)}\n<!-- autolab:trial {meta} -->\n")
+            pr.add_to_labels(LABEL, proposal.role)
+            url = pr.html_url
+        return self.trial(url, branch, commit, asdict(proposal))
+
+    def comment(self, trial: Trial, body: str) -> None:
+        text = f"{REPORT_MARKER}\n{body}"
+        with api_call(f"comment on {trial.pr}"):
+            pr = self.gh_repo.get_pull(pr_number(trial))
+            mine = next((c for c in pr.get_issue_comments()
+                         if c.body.startswith(REPORT_MARKER)), None)
+            if mine is None:
+                pr.create_issue_comment(text)
+            elif mine.body != text:
+                mine.edit(text)
+
+    def set_baseline(self, evaluated_sha: str, row: ScoreRow, pages: Pages | None = None) -> str:
+        expected, commit = main_commit(self.repo, evaluated_sha, row, pages=pages)
+        self.push(commit, f"refs/heads/{self.main}", expected)
+        return commit
+
+    def merge(self, trial: Trial, evaluated_sha: str, row: ScoreRow,
+              pages: Pages | None = None) -> str:
+        main = self.main_sha()
+        landed = [r for r in scores.parse(self.repo.read(main, scores.PATH))
+                  if r.trial_id == trial.trial_id and r.commit_sha == evaluated_sha]
+        if not landed:  # else an interrupted run already merged it: only the rest is left
+            head = self.remote_head(trial.branch)
+            if head != evaluated_sha:
+                raise StaleError(f"{trial.branch} is at {head}, not the evaluated "
+                                 f"{evaluated_sha}")
+            expected, main = main_commit(self.repo, evaluated_sha, row, trial, pages)
+            self.push(main, f"refs/heads/{self.main}", expected)
+        self.status(trial, "success", f"keep: {row.metric:.6g} ± {row.metric_std:.3g}")
+        self.push(evaluated_sha, f"{TRIAL_REFS}{trial.trial_id}")
+        return main
+
+    def close(self, trial: Trial, reason: str) -> None:
+        state = "failure" if reason.startswith(("discard", "stale")) else "error"
+        self.status(trial, state, reason)
+        head = self.remote_head(trial.branch)
+        self.push(f"+{head or trial.commit_sha}", f"{TRIAL_REFS}{trial.trial_id}")
+        with api_call(f"close {trial.pr}"):
+            pr = self.gh_repo.get_pull(pr_number(trial))
+            if pr.state == "open":
+                pr.edit(state="closed")
+        if head:  # its code lives on under refs/autolab/trials/, as the PR's does on GitHub
+            self.push("", f"refs/heads/{trial.branch}")
+        self.repo.delete_ref(f"refs/heads/{trial.branch}")
+
+    def status(self, trial: Trial, state: str, description: str) -> None:
+        with api_call(f"set {STATUS_CONTEXT} on {trial.commit_sha[:10]}"):
+            self.gh_repo.get_commit(trial.commit_sha).create_status(
+                state=state, description=description[:140], context=STATUS_CONTEXT,
+                target_url=trial.pr)
+
+    # the ledger branch ---------------------------------------------------------
+    def publish(self) -> None:
+        for _attempt in range(5):
+            self.sync_ledger()
+            try:
+                self.push(LEDGER, LEDGER)
+                return
+            except StaleError:
+                continue  # another run appended meanwhile: union both, push again
+        raise InfraError("the ledger branch on origin kept moving; 5 pushes failed")
+
+    def sync_ledger(self) -> None:
+        """Bring origin's ledger rows into the local branch; both sides keep every row."""
+        theirs = self.remote_head(LEDGER.removeprefix("refs/heads/"))
+        ours = self.repo.rev(LEDGER)
+        if not theirs or theirs == ours or (ours and self.is_ancestor(theirs, ours)):
+            return
+        if not ours or self.is_ancestor(ours, theirs):
+            self.repo.swap_ref(LEDGER, theirs, ours)
+            return
+        have = {path for _m, _sha, path in self.repo.files(theirs)}
+        mine = {path: self.repo.blob(sha) for _m, sha, path in self.repo.files(ours)
+                if path not in have}  # one file per trial: a union never conflicts
+        union = self.repo.commit_files(theirs, mine, "ledger: union of two runs",
+                                       [ours, theirs])
+        self.repo.swap_ref(LEDGER, union, ours)
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        try:
+            self.repo.git.merge_base("--is-ancestor", a, b)
+            return True
+        except git.GitCommandError:
+            return False
+
+
+def auth_env(origin: str, token: str) -> dict[str, str]:
+    """Git over https with the token as Actions' checkout does it: a header set through the
+    environment, so it is never written to .git/config nor shown in a process list."""
+    url = urlparse(origin)
+    if url.scheme != "https":
+        return {}
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {"GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": f"http.https://{url.hostname}/.extraheader",
+            "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}

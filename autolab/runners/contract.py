@@ -1,0 +1,192 @@
+"""The command contract (DESIGN.md section 7), shared by every runner.
+
+How a lab's commands are started (environment, secrets stripped, process
+group killed at the deadline), how trees travel (tar bytes), and how a finished
+train or evaluate run is labelled. Only the standard library and autolab's own
+stdlib-only modules are imported here, because this module also runs inside
+the Modal containers, where autolab's other dependencies are not installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autolab.errors import UserError
+from autolab.records import Manifest
+
+TAIL_LINES = 20
+OOM = re.compile(r"MemoryError|out of memory|OutOfMemoryError|Cannot allocate memory")
+# Variables a trial could use to reach an account: never handed to untrusted code.
+SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY|CREDENTIAL|^GH_|^GITHUB_|"
+                    r"^ANTHROPIC_|^MODAL_|^AWS_", re.I)
+SIDECARS = {"curve.jsonl", "meta.json"}
+
+
+class BudgetExhausted(UserError):
+    """The next job could pass `[tool.autolab.budget]`; nothing more is submitted."""
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not SECRET.search(k)
+           and not k.startswith("AUTOLAB_")}
+    # commands say `python`; make it the interpreter autolab itself runs under
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.update(extra)
+    return env
+
+
+def train_env(trial_id: str, seed: int, budget_s: float, data: Path, out: Path) -> dict:
+    return clean_env({"AUTOLAB_TRIAL_ID": trial_id, "AUTOLAB_SEED": str(seed),
+                      "AUTOLAB_BUDGET_S": f"{budget_s:g}", "AUTOLAB_DATA": str(data),
+                      "AUTOLAB_OUT": str(out)})
+
+
+def eval_env(artifact: Path, heldout: Path, seed: int, result: Path) -> dict:
+    return clean_env({"AUTOLAB_ARTIFACT": str(artifact), "AUTOLAB_HELDOUT": str(heldout),
+                      "AUTOLAB_SEED": str(seed), "AUTOLAB_RESULT": str(result)})
+
+
+def run_command(command: str, cwd: Path, env: dict, log: Path, deadline: float,
+                watch=None, every_s: float = 0.5) -> str | int:
+    """Exit code, or "timeout" after the whole process group was killed at `deadline`,
+    or "pruned" when `watch()` (asked every `every_s`) said to stop it."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return proc.wait(timeout=max(0.0, min(left, every_s) if watch else left))
+            except subprocess.TimeoutExpired:
+                stop = "timeout" if time.monotonic() >= deadline else \
+                    "pruned" if watch and watch() else None
+                if stop:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    return stop
+
+
+def tail(log: Path, lines: int = TAIL_LINES) -> str:
+    if not log.exists():
+        return ""
+    text = log.read_bytes()[-20000:].decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def read_curve(out: Path) -> tuple:
+    path = out / "curve.jsonl"
+    if not path.exists():
+        return ()
+    points = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            point = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(point, dict):
+            points.append(point)
+    return tuple(points)
+
+
+def finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+# trees travel as tar bytes -------------------------------------------------
+def pack(root: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(root.rglob("*")):
+            tar.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(dest, filter="data")   # refuses links and paths out of `dest`
+
+
+def tree_sha256(root: Path) -> str:
+    """One hash over every file under `root`; the same value as integrity.tree_sha256."""
+    files = tuple(sorted((p.relative_to(root).as_posix(), hashlib.sha256(p.read_bytes())
+                          .hexdigest()) for p in root.rglob("*") if p.is_file()))
+    return Manifest(files).config_sha256
+
+
+# labelling a finished run ----------------------------------------------------
+@dataclass(frozen=True)
+class Trained:
+    """What a train command left behind, wherever it ran."""
+
+    code: int | str                 # exit code, or "timeout"
+    log_tail: str
+    curve: tuple
+    artifacts: int                  # files in AUTOLAB_OUT besides the sidecars
+    train_s: float
+
+    @classmethod
+    def collect(cls, code: int | str, out: Path, log: Path, train_s: float) -> Trained:
+        artifacts = sum(1 for p in out.rglob("*") if p.is_file() and p.name not in SIDECARS)
+        return cls(code, tail(log), read_curve(out), artifacts, train_s)
+
+
+@dataclass(frozen=True)
+class Ending:
+    status: str                     # "ok" or a failure label
+    reason: str
+    metrics: dict = field(default_factory=dict)
+    eval_log: bool = False          # the evaluator's log, not training's, explains it
+
+
+def judge_train(run: Trained, timeout_s: float) -> Ending | None:
+    """The failure label of a training run, or None when it may be evaluated."""
+    if run.code == "timeout":
+        return Ending("timeout", f"training passed timeout_seconds={timeout_s:g}")
+    if run.code != 0:
+        last = run.log_tail.splitlines()[-1] if run.log_tail else f"exit code {run.code}"
+        if OOM.search(run.log_tail) or run.code == -signal.SIGKILL:
+            return Ending("oom", f"out of memory: {last}"[:300])
+        return Ending("crash", f"train exited with {run.code}: {last}"[:300])
+    if any(not finite(p.get("train_loss")) for p in run.curve):
+        return Ending("diverged", "the training loss became NaN or infinite")
+    if not run.artifacts:
+        return Ending("no_artifact", "training exited 0 but wrote no artifact to AUTOLAB_OUT")
+    return None
+
+
+def judge_eval(code: int | str, result_text: str | None, metric: str, train_s: float) -> Ending:
+    """The label of an evaluation from its exit code and the result.json it wrote."""
+    if code == "timeout":
+        return Ending("timeout", "evaluation passed timeout_seconds", eval_log=True)
+    try:
+        result = json.loads(result_text)
+        status, metrics = result["status"], dict(result.get("metrics") or {})
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return Ending("eval_error", f"evaluator exited {code} without a valid result.json",
+                      eval_log=True)
+    if code != 0:
+        return Ending("eval_error", f"evaluator exited {code}", eval_log=True)
+    reason = str(result.get("reason", ""))[:300]
+    metrics["train_seconds"] = round(train_s, 3)
+    if status in ("gate_failed", "no_artifact"):
+        return Ending(status, reason or status, metrics)
+    if status != "ok":
+        return Ending("eval_error", f"evaluator status {status!r} is not ok/gate_failed")
+    value = metrics.get(metric)
+    if not finite(value):
+        return Ending("diverged" if isinstance(value, float) else "eval_error",
+                      f"evaluator gave {metric}={value!r}", metrics)
+    return Ending("ok", reason, metrics)

@@ -1,0 +1,275 @@
+"""Runs trials on Modal GPUs: `.spawn()` per stage, results collected as they finish.
+
+A job's trial tree is the `git archive` of its commit; the manifest is checked on
+exactly those bytes here, then the same bytes are sent to `train_trial`. When
+training ends well, main's evaluator tree and the artifact go to `evaluate_trial`.
+Both stages are labelled by the same contract as the local runner. Modal's own
+failures become labels too: its timeout is `timeout`, a lost or preempted input
+is `infra_error` (the loop retries those once), a container killed for memory is
+`oom`.
+
+Every job holds a reservation of its worst case (both functions running to their
+hard timeouts) until it ends and its measured GPU-seconds replace it, so no
+submit can carry the run past `[tool.autolab.budget]` max_gpu_hours or max_usd.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import modal.exception
+
+from autolab.config import Lab, RunnerConfig
+from autolab.errors import ConfigError, UserError
+from autolab.gitops import Repo
+from autolab.integrity import differences, evaluator_files, manifest_of_dir, watched
+from autolab.records import Job, RunResult
+from autolab.runners import modal_app
+from autolab.runners.contract import OOM, BudgetExhausted, judge_eval, judge_train, unpack
+
+POLL_S = 2.0
+# USD per GPU-hour, Modal's list prices when this was written; set
+# `[tool.autolab.runner].usd_per_gpu_hour` when yours differ.
+USD_PER_GPU_HOUR = {"T4": 0.59, "L4": 0.80, "A10G": 1.10, "A10": 1.10, "L40S": 1.95,
+                    "A100": 2.10, "A100-40GB": 2.10, "A100-80GB": 2.50, "H100": 3.95,
+                    "H200": 4.54, "B200": 6.25}
+
+
+def gpu_price(runner: RunnerConfig, where: str) -> tuple[int, float]:
+    """(GPUs per container, USD per container-hour); CPU-only containers count as none."""
+    if not runner.gpu:
+        return 0, 0.0
+    kind, _, count = runner.gpu.partition(":")
+    per_gpu = runner.usd_per_gpu_hour or USD_PER_GPU_HOUR.get(kind.upper())
+    if per_gpu is None:
+        raise ConfigError(f"{where}: `runner.gpu` = {runner.gpu!r} has no price in the table "
+                          f"({', '.join(USD_PER_GPU_HOUR)}); set `runner.usd_per_gpu_hour`")
+    n = int(count) if count.isdigit() else 1
+    return n, n * per_gpu
+
+
+@dataclass(eq=False)    # a handle: the loop keys dicts by it, so identity is its hash
+class Pending:
+    """One job between its submit and its RunResult."""
+
+    job: Job
+    started: float
+    call: object = None             # the FunctionCall of the stage now running
+    stage_started: float = 0.0
+    train: modal_app.TrainRun | None = None
+    seconds: float = 0.0            # container seconds measured so far
+    result: RunResult | None = None
+
+
+class ModalRunner:
+    name = "modal"
+
+    def __init__(self, lab: Lab, parallel: int = 1, app: modal_app.ModalApp | None = None):
+        self.lab, self.config = lab, lab.config
+        self.repo = Repo(lab.root)
+        self.modal = app or modal_app.build(lab.config, parallel)
+        self.gpus, self.usd_per_hour = gpu_price(lab.config.runner, lab.where)
+        # both functions at their hard timeouts: what one job can cost at most
+        self.worst_s = 2.0 * self.modal.spec.timeout_s
+        self.spent_s = 0.0          # container seconds of finished stages
+        self.reserved: dict[int, float] = {}
+        self.running = None         # the ephemeral App, started at the first real submit
+        self._evaluators: dict[str, tuple[bytes, str, str, str]] = {}
+
+    # budget ------------------------------------------------------------------
+    def usd(self, seconds: float) -> float:
+        return seconds / 3600 * self.usd_per_hour
+
+    def out_of_budget(self, jobs: int = 1) -> str:
+        """Why `jobs` more could pass a cap, counting in-flight jobs at their worst; or ""."""
+        budget = self.config.budget
+        committed = self.spent_s + sum(self.reserved.values()) + jobs * self.worst_s
+        if budget.max_gpu_hours and self.gpus and \
+                committed * self.gpus / 3600 > budget.max_gpu_hours:
+            return (f"budget: {jobs} more job(s) could pass max_gpu_hours="
+                    f"{budget.max_gpu_hours:g} (spent {self.spent_s * self.gpus / 3600:.3f})")
+        if budget.max_usd and self.usd(committed) > budget.max_usd:
+            return (f"budget: {jobs} more job(s) could pass max_usd={budget.max_usd:g} "
+                    f"(spent ${self.usd(self.spent_s):.2f}, each job up to "
+                    f"${self.usd(self.worst_s):.2f})")
+        return ""
+
+    # Runner ------------------------------------------------------------------
+    def submit(self, job: Job) -> Pending:
+        stop = self.out_of_budget()
+        if stop:
+            raise BudgetExhausted(f"{self.lab.where}: {stop}; raise [tool.autolab.budget] "
+                                  "to go on")
+        pending = Pending(job, time.monotonic())
+        self.reserved[id(pending)] = self.worst_s
+        tree, files = self.trial_tree(job)
+        mismatch = differences(job.manifest, files)
+        if mismatch:
+            return self.end(pending, "integrity_mismatch", "the archived files differ from the "
+                            f"manifest of {job.commit_sha[:10]}: {', '.join(mismatch[:5])}")
+        try:
+            _, _, key, _ = self.evaluator(job.eval_sha)
+            self.start()
+            pending.call = self.modal.train.spawn(
+                tree, self.config.train_command, job.trial_id, job.seed,
+                self.config.budget_seconds, self.config.timeout_seconds, key)
+        except UserError:
+            raise
+        except Exception as exc:    # Modal or the network, not the idea
+            return self.end(pending, "infra_error", f"could not start training: {exc!r}"[:300])
+        pending.stage_started = time.monotonic()
+        return pending
+
+    def wait(self, handles: list, timeout: float | None = None) -> list[RunResult]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            done = [p.result for p in handles if self.advance(p)]
+            if done or (deadline is not None and time.monotonic() >= deadline):
+                return done
+            time.sleep(POLL_S)
+
+    def close(self) -> None:
+        if self.running is not None:    # stopping the App stops its containers too
+            self.running.__exit__(None, None, None)
+            self.running = None
+
+    # one job -----------------------------------------------------------------
+    def start(self) -> None:
+        if self.running is None:
+            self.running = self.modal.app.run()
+            try:
+                self.running.__enter__()
+            except modal.exception.AuthError as exc:
+                self.running = None
+                raise UserError(f"Modal refused the token ({exc}); run `modal token new` or "
+                                "set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET") from None
+
+    def advance(self, p: Pending) -> bool:
+        """Move `p` on if its stage finished; True once it has a result."""
+        if p.result is not None:
+            return True
+        try:
+            output = p.call.get(timeout=0)
+        except TimeoutError:        # the builtin: not finished yet
+            return False
+        except Exception as exc:
+            p.seconds += time.monotonic() - p.stage_started    # billed time, at most
+            status, reason = failure(exc)
+            self.end(p, status, reason)
+            return True
+        p.seconds += output.seconds
+        if p.train is None:
+            p.train = output
+            failed = judge_train(output.trained, self.config.timeout_seconds)
+            if failed:
+                self.end(p, failed.status, failed.reason)
+                return True
+            evaluator, _, key, _ = self.evaluator(p.job.eval_sha)
+            p.call = self.modal.evaluate.spawn(
+                evaluator, output.artifact, self.config.evaluate_command, p.job.seed,
+                self.config.timeout_seconds - output.trained.train_s, key)
+            p.stage_started = time.monotonic()
+            return False
+        judged = judge_eval(output.code, output.result, self.config.metric,
+                            p.train.trained.train_s)
+        self.end(p, judged.status, judged.reason, judged.metrics,
+                 output.log_tail if judged.eval_log else None, output.eval_s)
+        return True
+
+    def end(self, p: Pending, status: str, reason: str, metrics: dict | None = None,
+            log_tail: str | None = None, eval_s: float = 0.0) -> Pending:
+        self.reserved.pop(id(p), None)
+        self.spent_s += p.seconds
+        trained = p.train.trained if p.train else None
+        _, evaluator_sha, _, data_sha = self._evaluators.get(p.job.eval_sha, ("", "", "", ""))
+        metrics = {**(metrics or {}), "gpu_seconds": round(p.seconds * self.gpus, 1),
+                   "gpu_usd": round(self.usd(p.seconds), 4)}
+        p.result = RunResult(
+            p.job, status, reason, metrics=metrics, curve=trained.curve if trained else (),
+            log_tail=log_tail if log_tail is not None else (trained.log_tail if trained else ""),
+            train_s=trained.train_s if trained else 0.0, eval_s=eval_s,
+            wall_s=time.monotonic() - p.started, data_sha256=data_sha,
+            evaluator_sha256=evaluator_sha, runner=self.name, gpu=self.config.runner.gpu)
+        return p
+
+    # what is sent ------------------------------------------------------------
+    def trial_tree(self, job: Job):
+        """The commit's archive bytes and the manifest recomputed on those very bytes."""
+        tree = self.repo.git.archive("--format=tar", job.commit_sha, stdout_as_string=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            unpack(tree, Path(tmp))
+            return tree, manifest_of_dir(Path(tmp), watched(self.config))
+
+    def evaluator_tree(self, eval_sha: str) -> tuple[bytes, str]:
+        """main's frozen files as archive bytes, and their sha256 (evaluator_sha256)."""
+        paths = evaluator_files(self.repo, self.config, eval_sha)
+        tree = self.repo.git.archive("--format=tar", eval_sha, "--", *paths,
+                                     stdout_as_string=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            unpack(tree, Path(tmp))
+            return tree, manifest_of_dir(Path(tmp), self.config.frozen).config_sha256
+
+    def evaluator(self, eval_sha: str) -> tuple[bytes, str, str, str]:
+        """The evaluator tree, its sha256, the data key, and the prepared data's sha256."""
+        if eval_sha not in self._evaluators:
+            tree, sha = self.evaluator_tree(eval_sha)
+            self.start()
+            data_sha = self.modal.prepare.remote(tree, self.config.prepare_command, sha[:16])
+            self._evaluators[eval_sha] = (tree, sha, sha[:16], data_sha)
+        return self._evaluators[eval_sha]
+
+    def describe(self, job: Job) -> str:
+        """What running `job` would send to Modal; builds everything, contacts nothing."""
+        spec, config, budget = self.modal.spec, self.config, self.config.budget
+        tree, files = self.trial_tree(job)
+        evaluator, sha = self.evaluator_tree(job.eval_sha)
+        closed = (f"gpu {spec.gpu or 'none (CPU)'}, hard timeout {spec.timeout_s} s, network "
+                  f"blocked, no secrets, no Modal access, single-use containers, at most "
+                  f"{spec.parallel} at once")
+        lines = [
+            f"app {modal_app.APP_NAME!r}: ephemeral, started at the first submit",
+            f"image: debian_slim, python {spec.python}; pip: {', '.join(spec.pip) or 'nothing'}"
+            "; autolab's source (the runner contract)",
+            f"volume {modal_app.VOLUME_NAME!r}: train/{sha[:16]} and heldout/{sha[:16]}",
+            f"prepare_data: {config.prepare_command or '(no prepare_command)'!r}, once per "
+            f"evaluator; network on, no GPU, timeout {modal_app.PREPARE_S} s",
+            f"train_trial: {config.train_command!r}, budget {config.budget_seconds:g} s, "
+            f"killed at {config.timeout_seconds:g} s; {closed}; volume train/ only, read-only",
+            f"evaluate_trial: {config.evaluate_command!r}; {closed}; volume heldout/ only, "
+            "read-only",
+            f"payload per job: trial tree {len(tree):,} bytes (commit {job.commit_sha[:10]}, "
+            f"config_sha256 {files.config_sha256[:16]}), evaluator {len(evaluator):,} bytes "
+            f"(evaluator_sha256 {sha[:16]}), and the artifact back from training",
+            *(f"  trial     {name}  {size:,} bytes" for name, size in listing(tree)),
+            *(f"  evaluator {name}  {size:,} bytes" for name, size in listing(evaluator)),
+            f"cost: ${self.usd_per_hour:.2f}/hour; each job at most {self.worst_s:g} s = "
+            f"${self.usd(self.worst_s):.2f}; budget max_gpu_hours="
+            f"{budget.max_gpu_hours or 'none'}, max_usd={budget.max_usd or 'none'}",
+        ]
+        if spec.gpu is None:
+            lines.append("note: no `runner.gpu` in [tool.autolab.runner]; trials run on CPU")
+        return "\n".join(lines)
+
+
+def listing(tree: bytes) -> list[tuple[str, int]]:
+    with tarfile.open(fileobj=io.BytesIO(tree)) as tar:
+        return [(m.name, m.size) for m in tar.getmembers() if m.isfile()]
+
+
+def failure(exc: BaseException) -> tuple[str, str]:
+    """A Modal failure as a design label: never blamed on the idea unless it is the idea's."""
+    text = f"{type(exc).__name__}: {exc}"[:300]
+    if isinstance(exc, modal.exception.FunctionTimeoutError):
+        return "timeout", f"the Modal function passed its hard timeout ({text})"
+    # Modal's wording for a container killed for memory is not a documented API: match widely
+    if OOM.search(str(exc)) or re.search(r"\bOOM", str(exc), re.I):
+        return "oom", f"the container ran out of memory ({text})"
+    if isinstance(exc, modal.exception.InternalFailure):
+        return "infra_error", f"Modal lost the input (preemption or a worker failure; {text})"
+    return "infra_error", f"Modal call failed ({text})"

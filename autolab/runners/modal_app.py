@@ -1,0 +1,170 @@
+"""The Modal side of the `modal` runner: one App per lab config, three functions.
+
+    prepare_data    main's frozen tree ─▶ Volume: train/<key>/, heldout/<key>/ (once per key)
+    train_trial     a trial's `git archive` bytes ─▶ artifact tar, curve, log tail
+                    no secrets, network blocked, no Modal access, single-use container,
+                    only the Volume's train/ sub-path mounted (read-only)
+    evaluate_trial  main's evaluator bytes + the artifact ─▶ result.json text, log tail
+                    held-out sub-path mounted read-only; the artifact is untrusted, so
+                    this container is as closed as the training one
+
+The bodies are plain module functions that use the same command contract as the
+local runner (`contract.py`). They are registered with `serialized=True`, so a
+container unpickles them by reference to this module. That is why the image carries
+autolab's source, and why `.local()` runs them here exactly as a container would.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import modal
+
+from autolab.config import Config
+from autolab.runners.contract import (
+    Trained,
+    clean_env,
+    eval_env,
+    pack,
+    run_command,
+    tail,
+    train_env,
+    tree_sha256,
+    unpack,
+)
+
+APP_NAME = "autolab"
+VOLUME_NAME = "autolab-data"
+DATA = "/data"          # where the Volume, or one sub-path of it, is mounted
+SETUP_S = 60            # unpacking, packing and exiting, beyond the lab's own deadline
+PREPARE_S = 3600
+VOLUME = modal.Volume.from_name(VOLUME_NAME, create_if_missing=True)   # lazy: no network yet
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything that shapes the App; what `--dry-run` prints is what `build` uses."""
+
+    python: str
+    pip: tuple[str, ...]
+    gpu: str | None
+    parallel: int
+    timeout_s: int      # Modal's hard limit for train_trial and for evaluate_trial
+
+    @classmethod
+    def of(cls, config: Config, parallel: int) -> Spec:
+        return cls(python=f"{sys.version_info.major}.{sys.version_info.minor}",
+                   pip=config.runner.pip, gpu=config.runner.gpu or None, parallel=parallel,
+                   timeout_s=math.ceil(config.timeout_seconds) + SETUP_S)
+
+
+@dataclass(frozen=True)
+class ModalApp:
+    spec: Spec
+    app: modal.App
+    prepare: modal.Function
+    train: modal.Function
+    evaluate: modal.Function
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    trained: Trained
+    artifact: bytes     # tar of AUTOLAB_OUT
+    seconds: float      # the container's time in this function, GPU held throughout
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    code: int | str
+    result: str | None  # the text of result.json, judged by the caller
+    log_tail: str
+    eval_s: float
+    seconds: float
+
+
+def prepare_data(evaluator: bytes, command: str, key: str, root: str = DATA) -> str:
+    """Run main's prepare command once per evaluator version; return the data's sha256."""
+    root_dir = Path(root)
+    marker = root_dir / "sha256" / key      # written last, so a half-prepared key is redone
+    if marker.exists():
+        return marker.read_text()
+    with tempfile.TemporaryDirectory() as tmp:
+        work, cache = Path(tmp), Path(tmp) / "cache"
+        unpack(evaluator, work / "evaluator")
+        (cache / "train").mkdir(parents=True)
+        (cache / "heldout").mkdir()
+        if command:
+            log = work / "prepare.log"
+            code = run_command(command, work / "evaluator", clean_env({"AUTOLAB_CACHE":
+                               str(cache)}), log, time.monotonic() + PREPARE_S)
+            if code != 0:
+                raise RuntimeError(f"prepare_command exited {code}: {tail(log, 3)}")
+        digest = tree_sha256(cache)
+        for split in ("train", "heldout"):
+            shutil.rmtree(root_dir / split / key, ignore_errors=True)
+            shutil.copytree(cache / split, root_dir / split / key)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(digest)
+    if not modal.is_local():
+        VOLUME.commit()     # the train containers start right after; they must see it
+    return digest
+
+
+def train_trial(tree: bytes, command: str, trial_id: str, seed: int, budget_s: float,
+                deadline_s: float, key: str, root: str = DATA) -> TrainRun:
+    """Train one trial; `root` holds only the train split (the Volume's train/ sub-path)."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        unpack(tree, work / "tree")
+        out, log = work / "out", work / "train.log"
+        out.mkdir()
+        env = train_env(trial_id, seed, budget_s, Path(root) / key, out)
+        code = run_command(command, work / "tree", env, log, started + deadline_s)
+        trained = Trained.collect(code, out, log, time.monotonic() - started)
+        artifact = pack(out)
+    return TrainRun(trained, artifact, time.monotonic() - started)
+
+
+def evaluate_trial(evaluator: bytes, artifact: bytes, command: str, seed: int,
+                   deadline_s: float, key: str, root: str = DATA) -> EvalRun:
+    """Score one artifact with main's evaluator; `root` holds only the held-out split."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        unpack(evaluator, work / "evaluator")
+        unpack(artifact, work / "artifact")
+        result, log = work / "result.json", work / "eval.log"
+        env = eval_env(work / "artifact", Path(root) / key, seed, result)
+        t0 = time.monotonic()
+        code = run_command(command, work / "evaluator", env, log, t0 + deadline_s)
+        eval_s = time.monotonic() - t0
+        text = result.read_text(errors="replace") if result.exists() else None
+        return EvalRun(code, text, tail(log), eval_s, time.monotonic() - started)
+
+
+def build(config: Config, parallel: int = 1) -> ModalApp:
+    """The App for this lab; builds objects only, so it needs no network or token."""
+    spec = Spec.of(config, parallel)
+    image = modal.Image.debian_slim(python_version=spec.python)
+    if spec.pip:
+        image = image.pip_install(*spec.pip)
+    image = image.add_local_python_source("autolab")    # contract.py runs in the container
+    app = modal.App(APP_NAME, image=image)
+    closed = dict(serialized=True, gpu=spec.gpu, timeout=spec.timeout_s, secrets=[],
+                  block_network=True, restrict_modal_access=True, single_use_containers=True,
+                  max_containers=spec.parallel)
+    prepare = app.function(serialized=True, timeout=PREPARE_S, volumes={DATA: VOLUME})(
+        prepare_data)
+    train = app.function(volumes={DATA: VOLUME.with_mount_options(
+        read_only=True, sub_path="train")}, **closed)(train_trial)
+    evaluate = app.function(volumes={DATA: VOLUME.with_mount_options(
+        read_only=True, sub_path="heldout")}, **closed)(evaluate_trial)
+    return ModalApp(spec, app, prepare, train, evaluate)

@@ -1,0 +1,224 @@
+"""The modal runner end to end, with Modal itself stood in for only at its boundary.
+
+The three functions run for real through `.local()` on a toy lab. What stands in
+for Modal is `Cloud`: `.spawn()` returns a call handle that answers `.get(timeout=0)`
+like a FunctionCall (builtin TimeoutError until done), each function sees only the
+directory its Volume sub-path would mount, and the App's `run()` contacts nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import tarfile
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import git, make_lab
+from rich.console import Console
+
+from autolab import config
+from autolab.agents.sweep import SweepAgent
+from autolab.cli import cli
+from autolab.forges.local import LocalForge
+from autolab.gitops import Repo
+from autolab.integrity import manifest_at, watched
+from autolab.ledger import Ledger
+from autolab.loop import Loop
+from autolab.progress import Progress
+from autolab.records import Job
+from autolab.runners import modal_app
+from autolab.runners.contract import BudgetExhausted
+from autolab.runners.modal import ModalRunner
+
+# .local() warns that Volumes are not mounted; `Cloud` mounts its stand-in directories
+pytestmark = pytest.mark.filterwarnings("ignore:The .* function is executing locally")
+
+HELDOUT_TEXT = "held-out words no trial may read"
+PREPARE = ("import os, pathlib\ncache = pathlib.Path(os.environ['AUTOLAB_CACHE'])\n"
+           "(cache / 'train' / 'train.txt').write_text('train words')\n"
+           f"(cache / 'heldout' / 'heldout.txt').write_text({HELDOUT_TEXT!r})\n")
+SPY = '''\
+import json, os
+out = os.environ["AUTOLAB_OUT"]
+mount = os.path.dirname(os.environ["AUTOLAB_DATA"])
+seen = [os.path.join(d, f) for d, _, fs in os.walk(mount) for f in fs]
+json.dump({"env": dict(os.environ), "seen": seen}, open(os.path.join(out, "spy.json"), "w"))
+json.dump({"value": 1.0}, open(os.path.join(out, "model.json"), "w"))
+'''
+
+
+class Call:
+    """A spawned call: running for `polls` polls, then its output (or its exception)."""
+
+    def __init__(self, run, polls: int):
+        self.run, self.polls = run, polls
+
+    def get(self, timeout=None):
+        if self.polls > 0:
+            self.polls -= 1
+            raise TimeoutError()
+        return self.run()
+
+
+class Function:
+    def __init__(self, real, mount: Path, cloud: Cloud):
+        self.real, self.mount, self.cloud = real, mount, cloud
+
+    def call(self, args):
+        output = self.real.local(*args, root=str(self.mount))
+        return dataclasses.replace(output, seconds=self.cloud.seconds or output.seconds)
+
+    def spawn(self, *args):
+        self.cloud.spawned.append(self.real)
+        return Call(lambda: self.call(args), self.cloud.polls)
+
+    def remote(self, *args):    # only prepare_data is called this way
+        return self.real.local(*args, root=str(self.mount))
+
+
+class Cloud:
+    """The Modal boundary: the real App's functions, run locally on a stand-in Volume."""
+
+    def __init__(self, lab: config.Lab, volume: Path, polls: int = 0, seconds: float = 0.0):
+        self.real = modal_app.build(lab.config)
+        self.spawned: list = []
+        self.polls, self.seconds = polls, seconds   # a fake clock: container seconds per call
+        self.app = dataclasses.replace(
+            self.real, app=type("App", (), {"run": staticmethod(nullcontext)})(),
+            prepare=Function(self.real.prepare, volume, self),
+            train=Function(self.real.train, volume / "train", self),
+            evaluate=Function(self.real.evaluate, volume / "heldout", self))
+
+
+def spy_lab(root: Path, **table) -> config.Lab:
+    """A toy lab whose prepare writes both splits, with extra [tool.autolab] keys."""
+    make_lab(root)
+    (root / "evaluator" / "data.py").write_text(PREPARE)
+    path = root / "pyproject.toml"
+    text = path.read_text().replace("[tool.autolab]\n", "[tool.autolab]\nprepare_command = "
+                                    "\"python -m evaluator.data\"\n")
+    for section, values in table.items():
+        text += f"\n[tool.autolab.{section}]\n" + "".join(
+            f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+    path.write_text(text)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "prepare both splits")
+    return config.load(root)
+
+
+def job_at(lab: config.Lab, commit: str, trial_id: str = "t0001", seed: int = 0) -> Job:
+    repo = Repo(lab.root)
+    main = repo.rev("main")
+    return Job(trial_id, commit, manifest_at(repo, commit, watched(lab.config)), main, seed)
+
+
+def test_local_train_and_evaluate_give_a_valid_result(tmp_path):
+    lab = spy_lab(tmp_path / "lab")
+    cloud = Cloud(lab, tmp_path / "volume")
+    runner = ModalRunner(lab, app=cloud.app)
+    main = Repo(lab.root).rev("main")
+    [result] = runner.wait([runner.submit(job_at(lab, main))])
+    assert result.status == "ok", (result.reason, result.log_tail)
+    assert isinstance(result.metrics["score"], float) and result.metrics["params"] == 7
+    assert [p["step"] for p in result.curve] == [0, 1, 2, 3, 4]
+    assert result.runner == "modal" and len(result.evaluator_sha256) == 64
+    assert len(result.data_sha256) == 64 and result.train_s > 0
+    assert cloud.spawned == [cloud.real.train, cloud.real.evaluate]
+
+
+def test_training_env_has_no_secret_and_no_held_out_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_s3cr3t")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-s3cr3t")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-s3cr3t")
+    lab = spy_lab(tmp_path / "lab")
+    cloud = Cloud(lab, tmp_path / "volume")
+    runner = ModalRunner(lab, app=cloud.app)
+    tree, _ = runner.trial_tree(job_at(lab, Repo(lab.root).rev("main")))
+    spy_tree = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(tree)) as src, \
+            tarfile.open(fileobj=spy_tree, mode="w") as dst:
+        for member in src.getmembers():
+            data = SPY.encode() if member.name == "train/train.py" else \
+                (src.extractfile(member).read() if member.isfile() else None)
+            if data is not None:
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data) if data is not None else None)
+    _, _, key, _ = runner.evaluator(Repo(lab.root).rev("main"))
+    assert HELDOUT_TEXT in (tmp_path / "volume" / "heldout" / key / "heldout.txt").read_text()
+
+    run = cloud.app.train.call((spy_tree.getvalue(), lab.config.train_command, "t1", 0, 5.0,
+                                30.0, key))
+    assert run.trained.code == 0, run.trained.log_tail
+    with tarfile.open(fileobj=io.BytesIO(run.artifact)) as tar:
+        spy = json.load(tar.extractfile("spy.json"))
+    env = spy["env"]
+    assert not {"GITHUB_TOKEN", "ANTHROPIC_API_KEY", "MODAL_TOKEN_SECRET"} & env.keys()
+    assert not [v for v in env.values() if "s3cr3t" in v]
+    assert not [k for k, v in env.items() if "heldout" in v.lower()], env
+    assert "AUTOLAB_HELDOUT" not in env and env["AUTOLAB_DATA"].endswith(f"train/{key}")
+    assert [Path(p).name for p in spy["seen"]] == ["train.txt"]
+
+
+def test_budget_stops_submitting_before_the_cap(tmp_path):
+    # a fake price of $1 per container-second, so each job may cost up to 2 * 90 = $180
+    lab = spy_lab(tmp_path / "lab", runner={"gpu": "H100", "usd_per_gpu_hour": 3600},
+                  budget={"max_usd": 400})
+    cloud = Cloud(lab, tmp_path / "volume", polls=1, seconds=20.0)
+    runner = ModalRunner(lab, app=cloud.app)
+    assert runner.worst_s == 180 and runner.usd(runner.worst_s) == 180
+    main = Repo(lab.root).rev("main")
+    first, second = (runner.submit(job_at(lab, main, seed=k)) for k in (0, 1))
+    with pytest.raises(BudgetExhausted, match="max_usd=400"):
+        runner.submit(job_at(lab, main, seed=2))    # 3 x $180 could pass $400
+    assert cloud.spawned == [cloud.real.train, cloud.real.train]
+    done = []
+    while len(done) < 2:
+        done += runner.wait([first, second], timeout=0)
+    assert {r.status for r in done} == {"ok"}
+    assert all(r.metrics["gpu_usd"] == 40.0 and r.metrics["gpu_seconds"] == 40.0
+               for r in done)     # train + evaluate, 20 s each on one GPU, at $1 a second
+    assert runner.spent_s == 80 and not runner.reserved
+    third = runner.submit(job_at(lab, main, seed=2))   # $80 spent + $180 fits under $400
+    assert runner.wait([third])[0].status == "ok"
+
+
+def test_loop_stops_starting_trials_at_the_cap(tmp_path):
+    lab = spy_lab(tmp_path / "lab", runner={"gpu": "H100", "usd_per_gpu_hour": 3600},
+                  budget={"max_usd": 1000})
+    cloud = Cloud(lab, tmp_path / "volume", seconds=50.0)    # each job: $100 spent
+    runner = ModalRunner(lab, app=cloud.app)
+    out = io.StringIO()
+    loop = Loop(lab, LocalForge(lab), runner, SweepAgent(), Ledger(Repo(lab.root), lab.home),
+                Progress(Console(file=out, width=200), lab.config.metric))
+    loop.run(trials=10, parallel=1)
+    text = out.getvalue()
+    assert "budget: 3 more job(s) could pass max_usd=1000" in text, text
+    assert runner.usd(runner.spent_s) <= 1000
+    # it stopped because a whole trial (1 + confirm_seeds jobs) no longer fit, not sooner
+    assert runner.usd(runner.spent_s + 3 * runner.worst_s) > 1000
+    trials = [r for r in loop.ledger.rows() if r.trial_id.startswith("t")]
+    assert 1 <= len(trials) < 10 and not runner.reserved
+
+
+def test_dry_run_builds_and_prints_without_an_account(tmp_path, monkeypatch):
+    for name in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no.modal.toml"))
+    lab = spy_lab(tmp_path / "lab", runner={"gpu": "A100-80GB", "pip": ["torch>=2.4"]},
+                  budget={"max_usd": 25})
+    result = CliRunner().invoke(cli, ["run", "--runner", "modal", "--dry-run", "-p", "4",
+                                      "--lab", str(lab.root)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "pip: torch>=2.4" in out and "gpu A100-80GB, hard timeout 90 s" in out
+    assert "network blocked, no secrets" in out and "at most 4 at once" in out
+    assert "trial     train/train.py" in out and "evaluator evaluator/__main__.py" in out
+    assert "evaluator train/train.py" not in out      # the evaluator tree is frozen files only
+    assert "each job at most 180 s = $0.12" in out and "max_usd=25" in out
+    assert not (lab.home / "work").exists() and not Ledger(Repo(lab.root), lab.home).rows()
+    local = CliRunner().invoke(cli, ["run", "--dry-run", "--lab", str(lab.root)])
+    assert local.exit_code == 2 and "remote runner" in local.output

@@ -1,0 +1,89 @@
+"""The Modal App is built offline: no token, no network, and the shape the design asks for."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import modal.exception
+import pytest
+from conftest import make_lab
+
+from autolab import config
+from autolab.errors import ConfigError
+from autolab.runners import modal_app
+from autolab.runners.modal import failure, gpu_price
+
+
+@pytest.fixture
+def no_modal_account(monkeypatch, tmp_path):
+    for name in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no.modal.toml"))
+
+
+def with_runner(cfg, **changes):
+    return dataclasses.replace(cfg, runner=dataclasses.replace(cfg.runner, **changes))
+
+
+def test_import_needs_no_token_or_network(no_modal_account, tmp_path):
+    # a fresh interpreter, so nothing cached by other tests hides a network call at import
+    code = ("import socket\n"
+            "def refuse(*a, **k): raise OSError('network used at import')\n"
+            "socket.socket.connect = refuse\n"
+            "from autolab import config\n"
+            "from autolab.runners import modal_app\n"
+            f"app = modal_app.build(config.load({str(make_lab(tmp_path / 'lab'))!r}).config)\n"
+            "print(sorted(app.app.registered_functions))\n")
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "['evaluate_trial', 'prepare_data', 'train_trial']" in proc.stdout
+
+
+def test_training_is_closed_and_sees_only_the_train_split(no_modal_account, lab):
+    cfg = with_runner(config.load(lab).config, gpu="H100", pip=("torch>=2.4",))
+    built = modal_app.build(cfg, parallel=3)
+    assert built.spec.gpu == "H100" and built.spec.pip == ("torch>=2.4",)
+    assert built.spec.timeout_s == int(cfg.timeout_seconds) + modal_app.SETUP_S
+    train, evaluate = built.train._spec_, built.evaluate._spec_
+    assert train.gpus == "H100" and evaluate.gpus == "H100"
+    assert train.secrets == [] and evaluate.secrets == []
+    mounts = {name: spec.volumes[modal_app.DATA]._mount_options
+              for name, spec in (("train", train), ("evaluate", evaluate))}
+    assert (mounts["train"].sub_path, mounts["train"].read_only) == ("train", True)
+    assert (mounts["evaluate"].sub_path, mounts["evaluate"].read_only) == ("heldout", True)
+    assert built.prepare._spec_.gpus is None    # data preparation needs no GPU
+
+
+def test_price_table_and_override(lab):
+    cfg = config.load(lab)
+    assert gpu_price(with_runner(cfg.config, gpu="H100:2").runner, cfg.where) == (2, 7.9)
+    assert gpu_price(with_runner(cfg.config, gpu="h100", usd_per_gpu_hour=1.5).runner,
+                     cfg.where) == (1, 1.5)
+    assert gpu_price(cfg.config.runner, cfg.where) == (0, 0.0)
+    with pytest.raises(ConfigError, match="usd_per_gpu_hour"):
+        gpu_price(with_runner(cfg.config, gpu="TPU-v9").runner, cfg.where)
+
+
+def test_runner_keys_are_read_from_the_config(tmp_path):
+    root = make_lab(tmp_path / "lab")
+    path = root / "pyproject.toml"
+    path.write_text(path.read_text() + '\n[tool.autolab.runner]\nkind = "modal"\ngpu = "L4"\n'
+                    'pip = ["numpy"]\nusd_per_gpu_hour = 1\n')
+    runner = config.load(root).config.runner
+    assert (runner.kind, runner.gpu, runner.pip, runner.usd_per_gpu_hour) == \
+        ("modal", "L4", ("numpy",), 1.0)
+
+
+@pytest.mark.parametrize("exc, status", [
+    (modal.exception.FunctionTimeoutError("Function timed out after 300s"), "timeout"),
+    (modal.exception.InternalFailure("input lost: worker preempted"), "infra_error"),
+    (modal.exception.RemoteError("container was OOM-killed"), "oom"),
+    (modal.exception.ConnectionError("could not reach api.modal.com"), "infra_error"),
+    (RuntimeError("prepare_command exited 1"), "infra_error"),
+])
+def test_modal_failures_get_the_design_labels(exc, status):
+    label, reason = failure(exc)
+    assert label == status and type(exc).__name__ in reason and "\n" not in reason

@@ -1,0 +1,170 @@
+"""The PR comment for each kind of ending, the pages on main, the charts and the anomalies."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from conftest import make_lab
+
+from autolab import charts, config, dashboard, decide, report
+from autolab.records import LedgerRow, Manifest, Proposal, ScoreRow, Trial
+
+SVG = "{http://www.w3.org/2000/svg}"
+FILES = (("evaluator/__main__.py", "a" * 64), ("train/train.py", "b" * 64))
+BASE = ScoreRow("baseline", "", "c" * 40, "", 1.50, 0.01, 3, 0.0, "baseline", "d" * 64,
+                "e" * 64, "2026-01-05T22:00:00Z")
+BEST = ScoreRow("t0003", "local:t0003", "f" * 40, "c" * 40, 1.40, 0.008, 3, -0.1,
+                "Set LR from 0.01 to 0.02", "1" * 64, "e" * 64, "2026-01-05T23:00:00Z")
+
+
+def curve(end: float, points: int = 10) -> str:
+    return json.dumps([{"step": i * 10, "elapsed_s": i * 6.0,
+                        "train_loss": end + 2.0 / (i + 1)} for i in range(points)])
+
+
+def ledger_row(trial_id: str, status: str, **kw) -> LedgerRow:
+    values = dict(role="optimizer", source="sweep", hypothesis=f"{trial_id} hypothesis",
+                  commit_sha="9" * 40, config_sha256="2" * 64, evaluator_sha256="e" * 64,
+                  data_sha256="3" * 64, started_at="2026-01-05T23:30:00Z", wall_s=60.0,
+                  secondary=json.dumps({"params": 811000, "train_seconds": 58.5}))
+    return LedgerRow(trial_id=trial_id, status=status, **{**values, **kw})
+
+
+HISTORY = [
+    *[ledger_row(f"baseline-cccccccccc-s{k}", "baseline", metric=1.50 + k / 100,
+                 commit_sha="c" * 40, curve=curve(1.5)) for k in range(3)],
+    ledger_row("t0003", "keep", metric=1.40, n_seeds=3, curve=curve(1.4)),
+]
+
+
+def trial(trial_id: str = "t0007", hypothesis: str = "Set WIDTH from 64 to 96") -> Trial:
+    proposal = Proposal(role="architecture", hypothesis=hypothesis, rationale="wider helps",
+                        expected_delta=-0.02, diff="-WIDTH = 64\n+WIDTH = 96\n",
+                        parent_sha="c" * 40, source="sweep")
+    return Trial(trial_id, f"autolab/{trial_id}", f"local:{trial_id}", "9" * 40, proposal,
+                 Manifest(FILES))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    return config.load(make_lab(tmp_path_factory.mktemp("report") / "lab"))
+
+
+def render(lab, row: LedgerRow) -> str:
+    return report.comment(lab, trial(), row, [BASE, BEST], HISTORY, decide.Noise(0.01, 4))
+
+
+def test_keep_comment_has_verdict_table_noise_curve_config_and_reproduce(lab):
+    row = ledger_row("t0007", "keep", reason="score 1.35 over 3 seeds beats the best",
+                     metric=1.35, metric_std=0.004, n_seeds=3, delta_vs_best=-0.05,
+                     curve=curve(1.35), flags="suspicious")
+    text = render(lab, row)
+    assert text.startswith("### ✅ autolab t0007: **keep**: Set WIDTH from 64 to 96")
+    assert "| **this trial** | **1.35** | 0.004 | 3 | **-0.05** | -0.15 |" in text
+    assert "| best (t0003) | 1.4 | 0.008 | 3 | | -0.1 |" in text
+    assert "| baseline | 1.5 | 0.01 | 3 | +0.1 | |" in text
+    bar = decide.noise_bar(lab.config, decide.Noise(0.01, 4), 3, 3)
+    assert f"more than **{report.fmt(bar)}**" in text
+    assert "flags: **suspicious**" in text
+    assert "| params | 811000 | 811000 | 811000 |" in text
+    block = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("xychart-beta") and block.count("    line [") == 2
+    assert 'x-axis "elapsed_s" 0 --> 54' in block
+    assert "second line the best (t0003)" in text
+    assert "<details><summary>hash-verified config (222222222222)</summary>" in text
+    assert f"| `train/train.py` | `{'b' * 64}` |" in text
+    assert f"- evaluator_sha256: `{'e' * 64}`" in text
+    assert text.rstrip().endswith("Reproduce: `autolab reproduce t0007`")
+
+
+def test_discard_comment_shows_the_positive_delta_and_both_curves(lab):
+    row = ledger_row("t0007", "discard", reason="not lower than the best by the noise bar",
+                     metric=1.45, metric_std=0.0, n_seeds=1, delta_vs_best=0.05,
+                     curve=curve(1.45))
+    text = render(lab, row)
+    assert text.startswith("### ➖ autolab t0007: **discard**")
+    assert "**Failure:**" not in text and "log tail" not in text
+    assert "| **this trial** | **1.45** | 0 | 1 | **+0.05** | -0.05 |" in text
+    assert text.count("    line [") == 2
+
+
+def test_crash_comment_has_label_reason_and_log_tail_in_details(lab):
+    tail = "Traceback (most recent call last):\n  File \"train.py\", line 9\nRuntimeError: boom"
+    row = ledger_row("t0007", "crash", reason="train exited 1: RuntimeError: boom",
+                     log_tail=tail, curve=curve(3.0, points=3), secondary="{}")
+    text = render(lab, row)
+    assert text.startswith("### ❌ autolab t0007: **crash**")
+    assert "**Failure:** `crash`: train exited 1: RuntimeError: boom" in text
+    details = text.split("<details><summary>log tail (crash)</summary>", 1)[1]
+    assert details.split("</details>", 1)[0].strip() == f"```\n{tail}\n```"
+    assert "| **this trial** | **–** | – | 0 | **–** | – |" in text
+    assert "| params | – | 811000 | 811000 |" in text   # the trial has none; best and baseline do
+
+
+def test_integrity_mismatch_comment_without_curve_still_has_the_config(lab):
+    row = ledger_row("t0007", "integrity_mismatch", reason="train/train.py: sha256 differs "
+                     "from the manifest", secondary="{}", config_sha256="4" * 64)
+    text = render(lab, row)
+    assert "**Failure:** `integrity_mismatch`: train/train.py: sha256 differs" in text
+    assert "```mermaid" not in text and "log tail" not in text   # no curve, no log
+    assert f"- config_sha256: `{'4' * 64}`" in text
+    assert "autolab reproduce t0007" in text
+
+
+def test_pages_leaderboard_and_progress_chart(lab):
+    keep = ledger_row("t0007", "keep", metric=1.35, n_seeds=3, delta_vs_best=-0.05,
+                      diff="--- a/train/train.py\n+++ b/train/train.py\n-WIDTH = 64\n"
+                           "+WIDTH = 96\n", hypothesis="Wider | deeper <script>")
+    crash = ledger_row("t0008", "crash", reason="boom")
+    frontier = [BASE, BEST, ScoreRow("t0007", "https://github.com/o/r/pull/12", "9" * 40,
+                                     "f" * 40, 1.35, 0.004, 3, -0.05, keep.hypothesis, "",
+                                     "", "2026-01-06T00:00:00Z")]
+    pages = report.pages(lab.config, frontier, [*HISTORY, keep, crash])
+    readme = pages[report.README].decode()
+    board = readme.split("## Leaderboard", 1)[1].splitlines()
+    assert board[4].startswith("| 1 | t0007 | **1.35** |")
+    assert "Wider \\| deeper <script><br>`-WIDTH = 64`<br>`+WIDTH = 96`" in board[4]
+    assert "[#12](https://github.com/o/r/pull/12)" in board[4]
+    assert board[6].startswith("| 3 | baseline | 1.5 |")
+    assert "3 trials so far: 1 crash, 2 keep." in readme
+    svg = ET.fromstring(pages[report.PROGRESS_SVG])
+    dots = svg.findall(f".//{SVG}circle")
+    assert len(dots) == 5                                 # 3 baseline seeds, t0003, t0007
+    assert {d.find(f"{SVG}title").text.split()[0] for d in dots} >= {"t0003", "t0007"}
+    assert [m.find(f"{SVG}title").text for m in svg.iter(f"{SVG}rect")
+            if m.get("class") == "failmark"] == ["t0008 crash: boom"]
+    assert any("<script>" in (t.text or "") for t in svg.iter(f"{SVG}title"))  # as text
+
+
+def test_nice_ticks_and_slot_packing():
+    assert charts.nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert charts.nice_ticks(1.31, 1.62, 5) == [1.4, 1.5, 1.6]
+    # two slots: the third run starts once the first has ended
+    assert charts.slots([(0, 10), (1, 12), (10, 20), (11, 15), (12.5, 13)]) == [0, 1, 0, 2, 1]
+
+
+def test_anomalies_diverging_suspicious_and_repeated_crashes():
+    up = json.dumps([{"step": i, "train_loss": 2.0 + i} for i in range(5)])
+    nan = '[{"step": 0, "train_loss": 2.0}, {"step": 1, "train_loss": NaN}]'
+    rows = [ledger_row("t0001", "discard", curve=up),
+            ledger_row("t0002", "diverged", reason="loss became inf at step 40"),
+            ledger_row("t0003", "keep", flags="suspicious", delta_vs_best=-0.5,
+                       curve=curve(1.0)),
+            ledger_row("t0004", "crash", role="data"),
+            ledger_row("t0005", "rejected", role="data"),   # never ran: no effect on streak
+            ledger_row("t0006", "oom", role="data"),
+            ledger_row("t0007", "discard", role="optimizer", curve=nan),
+            ledger_row("t0008", "timeout", role="data"),
+            ledger_row("t0009", "crash", role="schedule"),
+            ledger_row("t0010", "discard", role="schedule"),
+            ledger_row("t0011", "crash", role="schedule")]
+    found = [(a.kind, a.trial_id) for a in dashboard.anomalies(rows)]
+    assert found == [("diverging", "t0001"), ("diverging", "t0002"), ("suspicious", "t0003"),
+                     ("diverging", "t0007"), ("repeated crashes", "t0008")]
+    summary = dashboard.summarize(rows)
+    data = next(r for r in summary.roles if r.name == "data")
+    assert (data.trials, data.failed, data.refused, data.kept) == (4, 3, 1, 0)
+    assert any(line.startswith("anomaly (repeated crashes) t0008: role data crashed 3 times")
+               for line in dashboard.essentials(summary))
