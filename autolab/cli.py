@@ -28,6 +28,7 @@ from autolab.progress import Progress
 from autolab.records import BASELINE, Job
 
 console = Console(highlight=False)
+STATUS_CURVES = 500
 
 
 @contextmanager
@@ -194,7 +195,12 @@ def status(lab_dir, last):
     """The best result, the noise band, the last trials and the ones still running."""
     lab = config_mod.load(lab_dir)
     repo = Repo(lab.root)
-    rows = Ledger(repo, lab.home).rows()
+    ledger = Ledger(repo, lab.home)
+    # curves are the heavy column: read them only for the recent trials, where the
+    # anomalies a person should act on now are
+    rows = ledger.rows(columns=[c for c in dashboard.COLUMNS if c != "curve"])
+    recent = {r.trial_id: r for r in ledger.recent(STATUS_CURVES)}
+    rows = [recent.get(r.trial_id, r) for r in rows]
     main = repo.rev("refs/heads/main")
     frontier = scores.parse(repo.read(main, scores.PATH)) if main else []
     metric = lab.config.metric

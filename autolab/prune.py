@@ -53,9 +53,13 @@ class PruneRule:
         if len(points) < RECENT or points[-1][0] < self.warmup:
             return None
         f = points[-1][0]
-        ref, margin = _at(list(self.reference), f), _at(list(self.margin), f)
-        if ref is None or margin is None:
+        reference = list(self.reference)
+        # like for like: the trial's last few points against the best at those same fractions
+        refs = [_at(reference, g) for g, _loss in points[-RECENT:]]
+        margin = _at(list(self.margin), f)
+        if None in refs or margin is None:
             return None
+        ref = statistics.fmean(refs)
         recent = statistics.fmean(loss for _f, loss in points[-RECENT:])
         if recent <= ref + margin:
             return None
