@@ -24,7 +24,7 @@ from autolab.errors import AutolabError, BaselineError, InfraError, StaleError, 
 from autolab.forges.base import Forge
 from autolab.gitops import Repo, glob_regex
 from autolab.integrity import manifest_at, watched
-from autolab.ledger import Ledger
+from autolab.ledger import LIGHT, Ledger
 from autolab.progress import Progress
 from autolab.prune import PruneRule
 from autolab.records import (
@@ -293,7 +293,8 @@ class Loop:
 
     def act(self, trial: Trial, row: LedgerRow, action: str) -> LedgerRow:
         """Report, then merge, hold or close; the row as it ends (a lost race: stale)."""
-        scores, history, noise = self.forge.scores(), self.ledger.rows(), self.noise()
+        scores, noise = self.forge.scores(), self.noise()
+        history = self.report_history(scores)
         if action == "merge":
             try:
                 self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
@@ -334,6 +335,15 @@ class Loop:
         except InfraError as exc:  # the row is safe on the local branch; the next push takes it
             self.progress.note(f"the ledger was not pushed: {exc}")
 
+    def report_history(self, scores: list[ScoreRow]) -> list[LedgerRow]:
+        """Every row's light columns, and the long ones (diff, curve) only for the frontier
+        and the baseline seeds, which are all that the comment and the pages show."""
+        full = self.ledger.by_id([s.trial_id for s in scores])
+        if scores:
+            full += self.ledger.starting_with(f"baseline-{scores[0].commit_sha[:10]}-s")
+        by_id = {r.trial_id: r for r in full}
+        return [by_id.get(r.trial_id, r) for r in self.ledger.rows(columns=LIGHT)]
+
     def pages(self, history: list[LedgerRow]):
         """reports/README.md and progress.svg, rendered in the merge from main's new scores."""
         return lambda frontier: report.pages(self.config, frontier, history)
@@ -355,7 +365,9 @@ class Loop:
             values = [r.metrics[name] for r in ok if isinstance(r.metrics.get(name), (int, float))]
             if values:
                 secondary[name] = sum(values) / len(values)
-        return LedgerRow(
+        # what the trial cost, whatever its end: the agent's tokens plus every seed's compute
+        compute_usd = sum(r.metrics.get("gpu_usd", 0.0) for r in results)
+        row = LedgerRow(
             trial_id=trial.trial_id, status=verdict.status, reason=verdict.reason,
             commit_sha=trial.commit_sha, branch=trial.branch, pr=trial.pr,
             **proposal_columns(trial.proposal),
@@ -370,6 +382,7 @@ class Loop:
             train_s=sum(r.train_s for r in results), eval_s=sum(r.eval_s for r in results),
             wall_s=sum(r.wall_s for r in results),
             log_tail="\n".join(r.log_tail for r in results if r.status != "ok")[-4000:])
+        return replace(row, cost_usd=trial.proposal.cost_usd + compute_usd)
 
     # the baseline ----------------------------------------------------------
     def ensure_baseline(self, parallel: int) -> None:
