@@ -27,6 +27,7 @@ class Idea:
     text: str
     added_at: str
     trial_id: str = ""
+    origin: str = ""    # where it was queued from, e.g. a GitHub issue's URL
 
 
 class Backlog:
@@ -38,13 +39,18 @@ class Backlog:
             return []
         return [Idea(**item) for item in json.loads(self.path.read_text())]
 
-    def add(self, text: str) -> Idea:
+    def add(self, text: str, origin: str = "") -> Idea:
+        """Queue `text`; an idea from an `origin` already queued is not queued again."""
         text = " ".join(text.split())
         if not text:
             raise UserError("autolab idea: the idea is empty; write it in quotes, e.g. "
                             "autolab idea \"try rotary embeddings\"")
         with self._locked() as ideas:
-            idea = Idea(max((i.id for i in ideas), default=0) + 1, text, utc_now())
+            known = next((i for i in ideas if origin and i.origin == origin), None)
+            if known:
+                return known
+            idea = Idea(max((i.id for i in ideas), default=0) + 1, text, utc_now(),
+                        origin=origin)
             ideas.append(idea)
         return idea
 

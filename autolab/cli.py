@@ -88,6 +88,31 @@ def _drive(lab_dir, forge, runner, agent, parallel, trials, idea=""):
             loop.runner.close()
 
 
+@contextmanager
+def session(lab_dir, runner, agent):
+    """A loop on the github forge under the run lock, finished trials done and the baseline
+    in place: what the commands people send from GitHub act through."""
+    lab = config_mod.load(lab_dir)
+    parallel = lab.config.runner.parallel
+    with run_lock(lab):
+        loop = build_loop(lab, "github", runner or lab.config.runner.kind,
+                          agent or lab.config.agent.kind, parallel)
+        try:
+            loop.finish_pending()
+            loop.ensure_baseline(parallel)
+            yield loop
+        finally:
+            loop.runner.close()
+
+
+def _reviews(lab_dir, runner, agent):
+    # imported here: only GitHub labs need PyGithub
+    from autolab.review import Reviews
+
+    forge = registry.forge("github", config_mod.load(lab_dir))
+    return Reviews(forge, lambda: session(lab_dir, runner, agent))
+
+
 class Group(click.Group):
     """Errors a user can cause end as one line and their exit code, under CliRunner too."""
 
@@ -292,22 +317,59 @@ def reproduce(trial_id, lab_dir):
               "[default: agent.kind]")
 @click.option("--event", "event_path", envvar="GITHUB_EVENT_PATH", required=True,
               type=click.Path(exists=True, dir_okay=False),
-              help="the issue_comment event JSON [default: $GITHUB_EVENT_PATH]")
+              help="the issue_comment or pull_request_review event JSON "
+              "[default: $GITHUB_EVENT_PATH]")
 def chatops(lab_dir, runner, agent, event_path):
-    """Answer a `/try <idea>` comment: check the commenter's access, try it, reply."""
-    # imported here: only GitHub labs need PyGithub
+    """Answer a comment command (`/try <idea>`, and on PRs `/evaluate`, `/rerun [N]`, `/keep`,
+    `/discard [reason]`) or an approving review: check the person's access, act, reply once."""
     from autolab import chatops as ops
 
-    lab = config_mod.load(lab_dir)
-    forge = registry.forge("github", lab)
+    reviews = _reviews(lab_dir, runner, agent)
+    console.print(escape(ops.handle(reviews.forge.gh_repo, ops.load_event(event_path),
+                                    reviews)))
 
-    def try_idea(idea: str) -> list:
-        ledger = Ledger(Repo(lab.root), lab.home)
-        before = {r.trial_id for r in ledger.rows()}
-        _drive(lab_dir, "github", runner, agent, None, 1, idea)
-        return [r for r in ledger.rows() if r.trial_id not in before]
 
-    console.print(escape(ops.handle(forge.gh_repo, ops.load_event(event_path), try_idea)))
+@cli.command("evaluate-pr")
+@click.argument("number", type=click.IntRange(1))
+@click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
+@click.option("--runner", default=None, help="where the PR trains [default: runner.kind]")
+def evaluate_pr(number, lab_dir, runner):
+    """Evaluate a person's same-repository PR NUMBER as one trial and reply on it.
+
+    Its diff against the merge base with main is fetched (never checked out or run
+    here), admitted like any proposal, applied to main, trained on the runner,
+    judged against the best, and merged by compare-and-swap or closed.
+    """
+    from autolab import chatops as ops
+
+    # the sweep agent only completes the loop's parts: a PR's proposal needs no agent
+    reviews = _reviews(lab_dir, runner, "sweep")
+    try:
+        reply = reviews.evaluate(number)
+    except UserError as exc:
+        ops.post(reviews.forge.gh_repo, number, f"Not evaluated: {exc}")
+        raise
+    ops.post(reviews.forge.gh_repo, number, reply)
+    console.print(escape(reply))
+
+
+@cli.command()
+@click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
+@click.option("--fix", is_flag=True, help="create the missing labels")
+def doctor(lab_dir, fix):
+    """Check this GitHub lab's set-up and say what is missing, with how to fix it.
+
+    Token and its scopes, the repository, main's protection, the labels, the
+    Actions secrets by name, and the local Modal and Anthropic credentials.
+    Exits 1 when something is missing.
+    """
+    from autolab import doctor as checks
+
+    found = checks.run(config_mod.load(lab_dir), fix)
+    for check in found:
+        console.print(f"{check.mark} {escape(check.line)}", style=check.style)
+    if any(c.failed for c in found):
+        raise click.exceptions.Exit(1)
 
 
 INIT_TABLE = """

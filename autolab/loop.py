@@ -86,6 +86,9 @@ class Loop:
         self.ensure_baseline(parallel)
         active = [self.resume(t) for t in self.forge.open_trials() if not self.ledger.has(
             t.trial_id) and not (self.pending_dir / f"{t.trial_id}.json").exists()]
+        # proposals queued before the run (a person's PR, a /try) start even when resumed
+        # trials already fill the count
+        trials = max(trials, len(active) + len(self.queue))
         started, idea_left = len(active), idea
         self.progress.start(trials, resumed=len(active))
         while True:

@@ -3,7 +3,10 @@
 It stands in for GitHub below PyGithub (the real client talks HTTP to it), and
 reads the bare repository that plays `origin`, so PR heads and "merged" come
 from real refs: like GitHub, a PR whose head commit reached the base branch
-shows as merged. `fail()` scripts error answers (rate limits, 5xx).
+shows as merged. `fail()` scripts error answers (rate limits, 5xx). A person's PR
+(`add_pull`) also gets `refs/pull/<n>/head` in the bare repository, as GitHub sets it.
+Labels, branch protection, secret names and the token's scopes are plain attributes
+that a test sets, for `autolab doctor`.
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ class FakeGitHub:
         self.permissions: dict[str, str] = {}
         self.faults: list[Fault] = []
         self.errors: list[str] = []
+        self.labels: set[str] = set()
+        self.protection: dict[str, dict] = {}   # branch -> its protection settings
+        self.secrets: list[str] = []
+        self.scopes: str | None = "repo"          # X-OAuth-Scopes; None for fine-grained tokens
+        self.token_permissions = {"admin": True, "push": True, "pull": True}
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
         self.url = f"http://127.0.0.1:{self.server.server_port}/api/v3"
@@ -72,10 +80,24 @@ class FakeGitHub:
     def fail(self, method: str, path: str, status: int, times: int = 1, **headers) -> None:
         self.faults.append(Fault(method, re.compile(path), status, times, headers))
 
-    def add_issue(self, title: str, author: str = "someone") -> int:
+    def add_issue(self, title: str, author: str = "someone", labels: tuple = ()) -> int:
         number = len(self.issues) + 1
         self.issues[number] = {"kind": "issue", "title": title, "body": "", "state": "open",
-                               "labels": [], "user": author}
+                               "labels": list(labels), "user": author}
+        return number
+
+    def add_pull(self, branch: str, title: str, author: str, labels: tuple = (),
+                 fork: str = "") -> int:
+        """A person's PR from `branch` (already pushed to origin); `fork` names the repo
+        it comes from when it is not this one."""
+        number = len(self.issues) + 1
+        head = self.rev(f"refs/heads/{branch}")
+        subprocess.run(["git", "update-ref", f"refs/pull/{number}/head", head],
+                       cwd=self.origin, check=True)
+        self.issues[number] = {"kind": "pull", "title": title, "body": "", "state": "open",
+                               "labels": list(labels), "user": author, "head": branch,
+                               "head_sha": head, "base": self.main,
+                               "head_repo": fork or self.slug}
         return number
 
     def pulls(self) -> list[dict]:
@@ -113,7 +135,8 @@ class FakeGitHub:
                 "merged": merged, "labels": [{"name": n} for n in pr["labels"]],
                 "user": {"login": pr["user"]},
                 "head": {"ref": pr["head"], "sha": pr["head_sha"],
-                         "label": f"{self.slug.split('/')[0]}:{pr['head']}"},
+                         "label": f"{self.slug.split('/')[0]}:{pr['head']}",
+                         "repo": {"full_name": pr.get("head_repo", self.slug)}},
                 "base": {"ref": pr["base"], "sha": self.rev(pr["base"])}}
 
     def issue_json(self, number: int) -> dict:
@@ -137,7 +160,32 @@ class FakeGitHub:
         p = path[len(repo):]
         if method == "GET" and p == "":
             return 200, {"full_name": self.slug, "url": self.api(""), "name":
-                         self.slug.split("/")[1], "default_branch": self.main}
+                         self.slug.split("/")[1], "default_branch": self.main,
+                         "permissions": self.token_permissions}
+        if p == "/issues":
+            wanted = set(filter(None, query.get("labels", "").split(",")))
+            return 200, [self.issue_json(n) for n, i in sorted(self.issues.items())
+                         if i["kind"] == "issue" and i["state"] == query.get("state", "open")
+                         and wanted <= set(i["labels"])]
+        if p == "/labels" and method == "POST":
+            self.labels.add(body["name"])
+            return 201, {"name": body["name"], "color": body["color"],
+                         "url": self.api(f"/labels/{body['name']}")}
+        if m := re.fullmatch(r"/labels/([^/]+)", p):
+            if m.group(1) not in self.labels:
+                return 404, {"message": "Not Found"}
+            return 200, {"name": m.group(1), "color": "ededed", "url": self.api(p)}
+        if m := re.fullmatch(r"/branches/([^/]+)", p):
+            return 200, {"name": m.group(1), "protected": m.group(1) in self.protection,
+                         "commit": {"sha": self.rev(m.group(1))}}
+        if m := re.fullmatch(r"/branches/([^/]+)/protection", p):
+            if m.group(1) not in self.protection:
+                return 404, {"message": "Branch not protected"}
+            return 200, {"url": self.api(p), **self.protection[m.group(1)]}
+        if p == "/actions/secrets":
+            return 200, {"total_count": len(self.secrets),
+                         "secrets": [{"name": n, "url": self.api(f"/actions/secrets/{n}")}
+                                     for n in self.secrets]}
         if p == "/pulls" and method == "POST":
             return self.create_pull(body)
         if p == "/pulls":
@@ -206,7 +254,7 @@ class FakeGitHub:
             except Exception as exc:  # a bug here must fail the test, not look like a 5xx
                 self.errors.append(f"{method} {url.path}: {exc!r}")
                 status, payload = 418, {"message": repr(exc)}
-        return status, {}, payload
+        return status, {} if self.scopes is None else {"X-OAuth-Scopes": self.scopes}, payload
 
     def handler(self):
         fake = self

@@ -26,6 +26,7 @@ import requests
 from github import Auth, BadCredentialsException, Github, GithubException, GithubRetry
 
 from autolab import scores
+from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.errors import InfraError, LabError, StaleError, UserError
 from autolab.forges.base import REPORT_MARKER, TRIAL_REFS, Pages, main_commit, pr_body
@@ -35,6 +36,7 @@ from autolab.ledger import BRANCH as LEDGER
 from autolab.records import Proposal, ScoreRow, Trial
 
 LABEL = "autolab"
+IDEA_LABEL = "autolab-idea"
 STATUS_CONTEXT = "autolab/metric"
 REMOTE = "refs/remotes/origin/"
 META = re.compile(r"<!-- autolab:trial (\{.*?\}) -->", re.S)
@@ -112,6 +114,7 @@ class GitHubForge:
         if not self.main_sha():
             raise LabError(f"{origin}: no branch `{main}`; push the lab there first")
         self.sync_ledger()
+        self.sync_ideas()
 
     # git ---------------------------------------------------------------------
     def git_remote(self, *args: str) -> str:
@@ -238,6 +241,15 @@ class GitHubForge:
             self.gh_repo.get_commit(trial.commit_sha).create_status(
                 state=state, description=description[:140], context=STATUS_CONTEXT,
                 target_url=trial.pr)
+
+    def sync_ideas(self) -> None:
+        """Open issues labelled `autolab-idea` join the backlog, each once, by its title."""
+        with api_call(f"list the open {IDEA_LABEL} issues"):
+            found = [(i.title, i.html_url) for i in self.gh_repo.get_issues(
+                state="open", labels=[IDEA_LABEL]) if i.pull_request is None]
+        backlog = Backlog(self.lab.home)
+        for title, url in found:
+            backlog.add(title, origin=url)
 
     # the ledger branch ---------------------------------------------------------
     def publish(self) -> None:
