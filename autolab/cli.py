@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -70,8 +71,10 @@ def parts(f):
                         help="the lab's directory (any path inside its git repo)")(f)
 
 
-def _drive(lab_dir, forge, runner, agent, parallel, trials, idea=""):
+def _drive(lab_dir, forge, runner, agent, parallel, trials, idea="", prune=None):
     lab = config_mod.load(lab_dir)
+    if prune is not None:
+        lab = dataclasses.replace(lab, config=dataclasses.replace(lab.config, prune=prune))
     parallel = parallel or lab.config.runner.parallel
     if lab.config.budget.max_trials:
         trials = min(trials, lab.config.budget.max_trials)
@@ -141,7 +144,9 @@ def cli():
               help="trials to start in this run")
 @click.option("--dry-run", is_flag=True, help="print what a remote runner would send for "
               "main's commit (image, GPU, timeouts, payload), then stop; needs no account")
-def run(lab_dir, forge, runner, agent, parallel, trials, dry_run):
+@click.option("--prune/--no-prune", default=None,
+              help="stop clearly losing trials early [default: `prune` in [tool.autolab], on]")
+def run(lab_dir, forge, runner, agent, parallel, trials, dry_run, prune):
     """Propose, train, evaluate and merge-or-close TRIALS experiments.
 
     On a lab with no baseline yet, the baseline seeds run first. A run that was
@@ -150,7 +155,7 @@ def run(lab_dir, forge, runner, agent, parallel, trials, dry_run):
     if dry_run:
         _dry_run(lab_dir, runner, parallel)
         return
-    _drive(lab_dir, forge, runner, agent, parallel, trials)
+    _drive(lab_dir, forge, runner, agent, parallel, trials, prune=prune)
 
 
 def _dry_run(lab_dir, runner, parallel):
@@ -367,7 +372,7 @@ def doctor(lab_dir, fix):
 
     found = checks.run(config_mod.load(lab_dir), fix)
     for check in found:
-        console.print(f"{check.mark} {escape(check.line)}", style=check.style)
+        console.print(f"{check.mark} {escape(check.line)}", style=check.style, soft_wrap=True)
     if any(c.failed for c in found):
         raise click.exceptions.Exit(1)
 

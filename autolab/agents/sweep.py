@@ -152,6 +152,8 @@ class SweepAgent:
             key = (name, _direction(old, new))
             if row.status in FAILURES:
                 step = -1.0
+            elif row.status == "pruned":  # stopped for losing: as bad as a worse discard
+                step = -0.5
             elif row.delta_vs_best is None:
                 continue
             else:
