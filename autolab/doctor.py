@@ -55,22 +55,23 @@ def run(lab: Lab, fix: bool = False, main: str = "main") -> list[Check]:
         return [Check("missing", f"no GitHub repository: {exc}"), *out]
     gh = client(api, token, retries=1, backoff=0.5)
     try:
-        repo = gh.get_repo(slug, lazy=False)
+        repo = gh.get_repo(slug)
+        permissions = repo.permissions  # the first request: it brings the scopes header too
     except GithubException as exc:
         return [Check("missing", f"{slug} is not reachable with this token ({exc.status}); "
                       f"check GITHUB_TOKEN and the repository name"), *out]
-    return [Check("ok", f"{slug} reachable at {api}"), token_check(gh.oauth_scopes, repo),
+    return [Check("ok", f"{slug} reachable at {api}"),
+            token_check(repo.requester.oauth_scopes, permissions, repo.private),
             protection(repo, main), *labels(repo, fix), secrets(repo), *out]
 
 
-def token_check(scopes: list[str] | None, repo) -> Check:
+def token_check(scopes: list[str] | None, granted, private: bool) -> Check:
     if scopes is None:  # fine-grained or app tokens send no scopes: read the grant itself
-        granted = repo.permissions
         if granted is not None and granted.push:
             return Check("ok", "token (fine-grained or app) may push to the repository")
         return Check("missing", "the token may not push here; give it Contents, Pull requests, "
                      "Issues and Commit statuses: read and write")
-    if "repo" in scopes or "public_repo" in scopes and not repo.private:
+    if "repo" in scopes or "public_repo" in scopes and not private:
         return Check("ok", f"token scopes: {', '.join(scopes) or 'none'}")
     return Check("missing", f"the token's scopes ({', '.join(scopes) or 'none'}) lack `repo`; "
                  f"create a token with the `repo` scope")
@@ -95,7 +96,7 @@ def labels(repo, fix: bool) -> list[Check]:
     out = []
     for name, (color, description) in LABELS.items():
         try:
-            repo.get_label(name).name  # noqa: B018 - the attribute read is the request
+            repo.get_label(name).color  # noqa: B018 - reading it makes the request
             out.append(Check("ok", f"label `{name}` exists"))
         except GithubException as exc:
             if exc.status != 404:

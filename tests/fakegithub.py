@@ -177,7 +177,8 @@ class FakeGitHub:
             return 200, {"name": m.group(1), "color": "ededed", "url": self.api(p)}
         if m := re.fullmatch(r"/branches/([^/]+)", p):
             return 200, {"name": m.group(1), "protected": m.group(1) in self.protection,
-                         "commit": {"sha": self.rev(m.group(1))}}
+                         "commit": {"sha": self.rev(m.group(1))},
+                         "protection_url": self.api(f"{p}/protection")}
         if m := re.fullmatch(r"/branches/([^/]+)/protection", p):
             if m.group(1) not in self.protection:
                 return 404, {"message": "Branch not protected"}

@@ -77,6 +77,9 @@ def test_parse_limits_and_cleans_the_idea():
     event = {"issue": {"number": 3}, "comment": {"body": "/try A=1\x1b[31m\n/try B=2",
                                                  "user": {"login": "u"},
                                                  "author_association": "OWNER"}}
-    assert parse(event).idea == "A=1[31m"  # first line only, control characters dropped
+    assert parse(event).arg == "A=1[31m"  # first line only, control characters dropped
     assert parse({**event, "comment": {**event["comment"], "body": "please /try A=1"}}) is None
+    assert parse({**event, "comment": {**event["comment"], "body": "/keeps"}}) is None
+    rerun = parse({**event, "comment": {**event["comment"], "body": "/rerun 3"}})
+    assert (rerun.command, rerun.arg, rerun.on_pull) == ("rerun", "3", False)
     assert "`" * 4 in fenced("a ``` b") and MAX_IDEA == 500
