@@ -10,12 +10,11 @@ next time it starts, without doing any of them twice.
 from __future__ import annotations
 
 import json
-import os
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from autolab import admit, decide, prune, report
+from autolab import admit, decide, prune, report, rows
 from autolab.agents.base import Agent, Context
 from autolab.backlog import SOURCE as IDEA_SOURCE
 from autolab.backlog import Backlog
@@ -25,13 +24,13 @@ from autolab.forges.base import Forge
 from autolab.gitops import Repo, glob_regex
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import LIGHT, Ledger
+from autolab.pending import Pending
 from autolab.progress import Progress
 from autolab.prune import PruneRule
 from autolab.records import (
     BASELINE,
     Job,
     LedgerRow,
-    Manifest,
     Proposal,
     RunResult,
     ScoreRow,
@@ -42,7 +41,6 @@ from autolab.records import (
 from autolab.runners.base import Runner
 
 SEEDS_PER_TRIAL = 100   # trial n runs seeds n*100, n*100+1, ...: fresh, and reproducible
-CURVE_POINTS = 100
 HISTORY = 2000          # ledger rows an agent reads back; its lineage slice is separate
 
 
@@ -74,7 +72,7 @@ class Loop:
         self.forge, self.runner, self.agent, self.ledger = forge, runner, agent, ledger
         self.progress = progress
         self.repo = Repo(lab.root)
-        self.pending_dir = lab.home / "pending"
+        self.pending = Pending(lab.home)
         self.jobs: dict[object, tuple[Running, int]] = {}
         self.queue: list[Proposal] = []
         self._prune: tuple[str, PruneRule | None] | None = None   # (best trial, its rule)
@@ -84,8 +82,8 @@ class Loop:
     def run(self, trials: int, parallel: int, idea: str = "") -> None:
         self.finish_pending()
         self.ensure_baseline(parallel)
-        active = [self.resume(t) for t in self.forge.open_trials() if not self.ledger.has(
-            t.trial_id) and not (self.pending_dir / f"{t.trial_id}.json").exists()]
+        active = [self.resume(t) for t in self.forge.open_trials()
+                  if not self.ledger.has(t.trial_id) and not self.pending.path(t.trial_id).exists()]
         # proposals queued before the run (a person's PR, a /try) start even when resumed
         # trials already fill the count
         trials = max(trials, len(active) + len(self.queue))
@@ -169,14 +167,14 @@ class Loop:
                 status, reason = admit.check(self.repo, self.config, proposal, context_tried)
         if status:
             self.record(LedgerRow(trial_id=trial_id, status=status, reason=reason,
-                                  started_at=utc_now(), **proposal_columns(proposal)))
+                                  started_at=utc_now(), **rows.proposal_columns(proposal)))
             self.progress.ended(trial_id, status, reason, None)
             return
         try:
             trial = self.forge.open_trial(trial_id, proposal)
         except InfraError as exc:  # the forge failed, not the idea: say so in the ledger
             self.record(LedgerRow(trial_id=trial_id, status="infra_error", reason=str(exc),
-                                  started_at=utc_now(), **proposal_columns(proposal)))
+                                  started_at=utc_now(), **rows.proposal_columns(proposal)))
             self.progress.ended(trial_id, "infra_error", str(exc), None)
             return
         running = Running(trial, trial_number(trial_id), self.forge.main_sha(), utc_now())
@@ -239,7 +237,7 @@ class Loop:
             self.finish(running, Verdict(failed[0].status, failed[0].reason))
             return
         scores = self.forge.scores()
-        verdict = decide.judge(self.config, [self.metric(r) for r in running.results],
+        verdict = decide.judge(self.config, [rows.metric(self.config, r) for r in running.results],
                                scores[-1], self.noise())
         if verdict.status == "promising":
             self.progress.note(f"{running.trial.trial_id}: {verdict.reason}")
@@ -247,9 +245,6 @@ class Loop:
                 self.submit(running, k)
             return
         self.finish(running, verdict)
-
-    def metric(self, result: RunResult) -> float:
-        return float(result.metrics[self.config.metric])
 
     def noise(self) -> decide.Noise:
         rows = self.ledger.seed_groups()
@@ -264,26 +259,24 @@ class Loop:
     # decide + report + merge/close + record --------------------------------
     def finish(self, running: Running, verdict: Verdict) -> None:
         trial = running.trial
-        row = self.ledger_row(running, verdict)
+        row = rows.trial_row(self.config, trial, running.results, running.started_at, verdict)
         action = {"keep": "merge"}.get(verdict.status, "close")
         if action == "merge" and "suspicious" in verdict.flags and self.config.hold_suspicious:
             row, action = replace(row, status="held"), "hold"
-        self.pending_dir.mkdir(parents=True, exist_ok=True)
-        path = self.pending_dir / f"{trial.trial_id}.json"
-        write_json(path, {"trial": trial_to_json(trial), "row": row.as_dict(),
-                          "action": action})
-        self.complete(path)
+        self.settle(trial, row, action)
+
+    def settle(self, trial: Trial, row: LedgerRow, action: str) -> None:
+        """Write the verdict ahead, then carry it out."""
+        self.complete(self.pending.write(trial, row, action))
 
     def finish_pending(self) -> None:
-        for path in sorted(self.pending_dir.glob("*.json")) if self.pending_dir.exists() else []:
+        for path in self.pending.paths():
             self.progress.note(f"finishing {path.stem}, interrupted after its verdict")
             self.complete(path)
 
     def complete(self, path: Path) -> None:
         """Carry out a written-ahead verdict; every step is safe to repeat."""
-        data = json.loads(path.read_text())
-        trial, row, action = trial_from_json(data["trial"]), LedgerRow(**data["row"]), \
-            data["action"]
+        trial, row, action = self.pending.read(path)
         try:
             row = self.act(trial, row, action)
         except InfraError as exc:
@@ -302,7 +295,7 @@ class Loop:
             try:
                 self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
                                                          noise))
-                self.forge.merge(trial, trial.commit_sha, self.score_row(trial, row, scores),
+                self.forge.merge(trial, trial.commit_sha, rows.score_row(trial, row, scores),
                                  pages=self.pages([*history, row]))
             except StaleError as exc:
                 row = self.requeue_stale(trial, row, str(exc))
@@ -331,7 +324,7 @@ class Loop:
         except OSError as exc:
             # e.g. a full disk: the verdict file stays, so a rerun records the row
             raise AutolabError(f"could not write {row.trial_id}'s ledger row ({exc}); its "
-                               f"verdict is kept in {self.pending_dir}; free the space and "
+                               f"verdict is kept in {self.pending.dir}; free the space and "
                                f"run again to finish it") from None
         try:
             self.forge.publish()
@@ -351,42 +344,6 @@ class Loop:
         """reports/README.md and progress.svg, rendered in the merge from main's new scores."""
         return lambda frontier: report.pages(self.config, frontier, history)
 
-    def score_row(self, trial: Trial, row: LedgerRow, scores: list[ScoreRow]) -> ScoreRow:
-        return ScoreRow(trial_id=trial.trial_id, pr=trial.pr, commit_sha=trial.commit_sha,
-                        parent_sha=trial.proposal.parent_sha, metric=row.metric,
-                        metric_std=row.metric_std or 0.0, n_seeds=row.n_seeds,
-                        delta=row.metric - scores[-1].metric, hypothesis=trial.proposal.hypothesis,
-                        config_sha256=row.config_sha256, evaluator_sha256=row.evaluator_sha256,
-                        merged_at=utc_now())
-
-    def ledger_row(self, running: Running, verdict: Verdict) -> LedgerRow:
-        results, trial = running.results, running.trial
-        ok = [r for r in results if r.status == "ok"]
-        first = results[0]
-        secondary = {}
-        for name in sorted({n for r in ok for n in r.metrics} - {self.config.metric}):
-            values = [r.metrics[name] for r in ok if isinstance(r.metrics.get(name), (int, float))]
-            if values:
-                secondary[name] = sum(values) / len(values)
-        # what the trial cost, whatever its end: the agent's tokens plus every seed's compute
-        compute_usd = sum(r.metrics.get("gpu_usd", 0.0) for r in results)
-        row = LedgerRow(
-            trial_id=trial.trial_id, status=verdict.status, reason=verdict.reason,
-            commit_sha=trial.commit_sha, branch=trial.branch, pr=trial.pr,
-            **proposal_columns(trial.proposal),
-            metric=verdict.metric, metric_std=verdict.metric_std, n_seeds=verdict.n_seeds,
-            seeds=json.dumps([r.job.seed for r in results]),
-            seed_metrics=json.dumps([self.metric(r) for r in ok]),
-            delta_vs_best=verdict.delta_vs_best, secondary=json.dumps(secondary),
-            curve=json.dumps(thin(first.curve)), flags=",".join(verdict.flags),
-            config_sha256=trial.manifest.config_sha256,
-            evaluator_sha256=first.evaluator_sha256, data_sha256=first.data_sha256,
-            runner=first.runner, gpu=first.gpu, started_at=running.started_at,
-            train_s=sum(r.train_s for r in results), eval_s=sum(r.eval_s for r in results),
-            wall_s=sum(r.wall_s for r in results),
-            log_tail="\n".join(r.log_tail for r in results if r.status != "ok")[-4000:])
-        return replace(row, cost_usd=trial.proposal.cost_usd + compute_usd)
-
     # the baseline ----------------------------------------------------------
     def ensure_baseline(self, parallel: int) -> None:
         if self.forge.scores():
@@ -404,7 +361,7 @@ class Loop:
         while handles:
             for result in self.runner.wait(list(handles)):
                 handles = {h: j for h, j in handles.items() if j.seed != result.job.seed}
-                row = self.baseline_row(result, manifest)
+                row = rows.baseline_row(self.config, result, manifest)
                 self.record(row)
                 have[row.trial_id] = row
                 self.progress.ended(row.trial_id, row.status, row.reason, row.metric)
@@ -421,47 +378,3 @@ class Loop:
                        evaluator_sha256=good[0].evaluator_sha256, merged_at=utc_now())
         self.forge.set_baseline(main, row, pages=self.pages(self.ledger.rows()))
         self.progress.baseline_done(row)
-
-    def baseline_row(self, result: RunResult, manifest) -> LedgerRow:
-        ok = result.status == "ok"
-        return LedgerRow(
-            trial_id=result.job.trial_id, status=BASELINE if ok else result.status,
-            reason=result.reason, commit_sha=result.job.commit_sha, source="baseline",
-            role="baseline", hypothesis="baseline", metric=self.metric(result) if ok else None,
-            n_seeds=1, seeds=json.dumps([result.job.seed]),
-            seed_metrics=json.dumps([self.metric(result)] if ok else []),
-            secondary=json.dumps({k: v for k, v in result.metrics.items()
-                                  if k != self.config.metric}),
-            curve=json.dumps(thin(result.curve)), config_sha256=manifest.config_sha256,
-            evaluator_sha256=result.evaluator_sha256, data_sha256=result.data_sha256,
-            runner=result.runner, gpu=result.gpu, started_at=utc_now(), train_s=result.train_s,
-            eval_s=result.eval_s, wall_s=result.wall_s,
-            log_tail="" if ok else result.log_tail)
-
-
-def proposal_columns(p: Proposal) -> dict:
-    return dict(parent_trial=p.parent_trial, parent_sha=p.parent_sha, source=p.source,
-                role=p.role, hypothesis=p.hypothesis, rationale=p.rationale,
-                expected_delta=p.expected_delta, diff=p.diff, tokens_in=p.tokens_in,
-                tokens_out=p.tokens_out, cost_usd=p.cost_usd)
-
-
-def thin(curve: tuple) -> list:
-    step = max(1, len(curve) // CURVE_POINTS)
-    return list(curve[::step])
-
-
-def trial_to_json(trial: Trial) -> dict:
-    return asdict(trial)
-
-
-def trial_from_json(data: dict) -> Trial:
-    proposal = Proposal(**{**data["proposal"], "lineage": tuple(data["proposal"]["lineage"])})
-    return Trial(**{**data, "proposal": proposal,
-                    "manifest": Manifest(tuple(tuple(f) for f in data["manifest"]["files"]))})
-
-
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)

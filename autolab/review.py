@@ -24,15 +24,9 @@ from autolab.errors import UserError
 from autolab.forges.github import LABEL, GitHubForge, api_call
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import LIGHT, Ledger
-from autolab.loop import (
-    Loop,
-    Running,
-    proposal_columns,
-    trial_number,
-    trial_to_json,
-    write_json,
-)
+from autolab.loop import Loop, Running, trial_number
 from autolab.records import FAILURES, Job, LedgerRow, Proposal, RunResult, Trial, Verdict, utc_now
+from autolab.rows import metric, proposal_columns
 
 MAX_TITLE = 200
 PULLS = "refs/autolab/pulls/"   # where a person's PR head is fetched to, never checked out
@@ -135,10 +129,7 @@ class Reviews:
 
     def complete(self, loop: Loop, trial: Trial, row: LedgerRow, action: str) -> str:
         """The loop's written-ahead verdict path; a lost CAS race re-runs on the new main."""
-        loop.pending_dir.mkdir(parents=True, exist_ok=True)
-        path = loop.pending_dir / f"{trial.trial_id}.json"
-        write_json(path, {"trial": trial_to_json(trial), "row": row.as_dict(), "action": action})
-        loop.complete(path)
+        loop.settle(trial, row, action)
         if loop.queue:
             loop.run(len(loop.queue), 1)
         (done,) = loop.ledger.by_id([trial.trial_id]) or [row]
@@ -210,7 +201,7 @@ class Reviews:
             running.results = before + fresh
             failed = [r for r in fresh if r.status != "ok"]
             verdict = Verdict(failed[0].status, failed[0].reason) if failed else decide.judge(
-                loop.config, [loop.metric(r) for r in running.results],
+                loop.config, [metric(loop.config, r) for r in running.results],
                 loop.forge.scores()[-1], loop.noise())
             loop.finish(running, verdict)
             if loop.queue:

@@ -23,7 +23,7 @@ from torch import nn
 N_LAYER = 2
 N_HEAD = 4
 N_EMBD = 128
-SEQ_LEN = 128
+SEQ_LEN = 64
 BATCH_SIZE = 16
 LEARNING_RATE = 3e-3
 MIN_LR_FRAC = 0.1
