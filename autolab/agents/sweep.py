@@ -64,6 +64,10 @@ def moves(c: Constant) -> list[bool | int | float]:
         return [m for m in dict.fromkeys(out) if m != v]
     if v == 0.0:
         return [0.1, 0.01]
+    if 0.5 < v < 1.0:
+        # a fraction near 1 (a momentum, a decay) moves in 1 - v: 0.99 goes to 0.995 or
+        # 0.98, never to 1.98
+        return [float(f"{1 - (1 - v) / 2:.6g}"), float(f"{1 - (1 - v) * 2:.6g}")]
     return [float(f"{v * 2:.6g}"), float(f"{v / 2:.6g}")]
 
 

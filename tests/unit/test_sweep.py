@@ -214,3 +214,10 @@ def test_assignment_errors(lab, idea, words):
 def test_constants_marked_fixed_are_not_offered():
     text = "LR = 0.1\nVOCAB = 256  # autolab: fixed (the evaluator expects 256 logits)\n"
     assert [c.name for c in constants("x.py", text)] == ["LR"]
+
+
+def test_fractions_near_one_move_toward_and_away_from_one():
+    beta = constants("x.py", "BETA2 = 0.99\n")[0]
+    assert moves(beta) == [0.995, 0.98]
+    small = constants("x.py", "WARMUP_FRAC = 0.05\n")[0]
+    assert moves(small) == [0.1, 0.025]
