@@ -376,5 +376,5 @@ class Loop:
                        metric=mean, metric_std=decide.spread(values), n_seeds=len(values),
                        delta=0.0, hypothesis="baseline", config_sha256=manifest.config_sha256,
                        evaluator_sha256=good[0].evaluator_sha256, merged_at=utc_now())
-        self.forge.set_baseline(main, row, pages=self.pages(self.ledger.rows()))
+        self.forge.set_baseline(main, row, pages=self.pages(self.report_history([row])))
         self.progress.baseline_done(row)

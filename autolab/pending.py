@@ -37,7 +37,6 @@ class Pending:
     def read(path: Path) -> tuple[Trial, LedgerRow, str]:
         data = json.loads(path.read_text())
         raw = data["trial"]
-        proposal = Proposal(**{**raw["proposal"], "lineage": tuple(raw["proposal"]["lineage"])})
-        trial = Trial(**{**raw, "proposal": proposal,
-                         "manifest": Manifest(tuple(tuple(f) for f in raw["manifest"]["files"]))})
+        trial = Trial(**{**raw, "proposal": Proposal.from_dict(raw["proposal"]),
+                         "manifest": Manifest.from_pairs(raw["manifest"]["files"])})
         return trial, LedgerRow(**data["row"]), data["action"]

@@ -37,6 +37,11 @@ class Proposal:
     tokens_out: int = 0
     cost_usd: float = 0.0
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Proposal:
+        """Back from JSON (a PR record, a pending verdict, a PR body), where tuples are lists."""
+        return cls(**{**data, "lineage": tuple(data.get("lineage", ()))})
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -51,6 +56,10 @@ class Manifest:
 
     def as_dict(self) -> dict[str, str]:
         return dict(self.files)
+
+    @classmethod
+    def from_pairs(cls, pairs) -> Manifest:
+        return cls(tuple(tuple(pair) for pair in pairs))
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,7 @@ class GitHubForge:
         manifest = manifest_at(self.repo, head, watched(self.lab.config))
         return Trial(trial_id=branch.removeprefix("autolab/"), branch=branch, pr=url,
                      commit_sha=head, manifest=manifest,
-                     proposal=Proposal(**{**proposal, "lineage": tuple(proposal["lineage"])}))
+                     proposal=Proposal.from_dict(proposal))
 
     # writing -----------------------------------------------------------------
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial:

@@ -24,9 +24,8 @@ from autolab.records import Manifest, Proposal, ScoreRow, Trial, utc_now
 def trial_from_record(record: dict) -> Trial:
     return Trial(trial_id=record["trial_id"], branch=record["branch"], pr=record["pr"],
                  commit_sha=record["head_sha"],
-                 proposal=Proposal(**{**record["proposal"],
-                                      "lineage": tuple(record["proposal"]["lineage"])}),
-                 manifest=Manifest(tuple(tuple(f) for f in record["manifest"])))
+                 proposal=Proposal.from_dict(record["proposal"]),
+                 manifest=Manifest.from_pairs(record["manifest"]))
 
 
 class LocalForge:
