@@ -54,9 +54,11 @@ def run_lock(lab: Lab):
 
 def build_loop(lab: Lab, forge: str, runner: str, agent: str, parallel: int) -> Loop:
     repo = Repo(lab.root)
-    return Loop(lab, registry.forge(forge, lab), registry.runner(runner, lab, parallel),
-                registry.agent(agent, lab), Ledger(repo, lab.home),
-                Progress(console, lab.config.metric))
+    built = registry.runner(runner, lab, parallel)
+    progress = Progress(console, lab.config.metric)
+    progress.note(built.confinement())
+    return Loop(lab, registry.forge(forge, lab), built, registry.agent(agent, lab),
+                Ledger(repo, lab.home), progress)
 
 
 def parts(f):
@@ -362,11 +364,12 @@ def evaluate_pr(number, lab_dir, runner):
 @click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
 @click.option("--fix", is_flag=True, help="create the missing labels")
 def doctor(lab_dir, fix):
-    """Check this GitHub lab's set-up and say what is missing, with how to fix it.
+    """Check this lab's set-up and say what is missing, with how to fix it.
 
-    Token and its scopes, the repository, main's protection, the labels, the
-    Actions secrets by name, and the local Modal and Anthropic credentials.
-    Exits 1 when something is missing.
+    The sandbox trial code runs in on this machine; for a GitHub lab, the token
+    and its scopes, the repository, main's protection, the labels and the Actions
+    secrets by name; and the local Modal and Anthropic credentials. Exits 1 when
+    something is missing.
     """
     from autolab import doctor as checks
 

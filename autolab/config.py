@@ -15,6 +15,7 @@ from pathlib import Path
 from autolab.errors import ConfigError, LabError
 
 PYPROJECT = "pyproject.toml"
+SANDBOXES = ("auto", "bwrap", "none")   # autolab/sandbox.py
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class RunnerConfig:
     gpu: str = ""
     pip: tuple[str, ...] = ()       # remote runners install these for the train command
     usd_per_gpu_hour: float = 0.0   # 0: the runner's own price table for `gpu`
+    sandbox: str = "auto"           # local runner: auto | bwrap | none (autolab/sandbox.py)
+    network: bool = False           # local runner: may trial code reach the network?
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ def parse(table: dict, where: str) -> Config:
                           f"band) and `confirm_seeds` >= 0")
     if config.runner.parallel < 1:
         raise ConfigError(f"{where}: `runner.parallel` must be >= 1")
+    if config.runner.sandbox not in SANDBOXES:
+        raise ConfigError(f"{where}: `runner.sandbox` must be one of "
+                          f"{', '.join(map(repr, SANDBOXES))}, got {config.runner.sandbox!r}")
     return config
 
 

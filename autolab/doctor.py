@@ -1,7 +1,8 @@
-"""`autolab doctor`: what a GitHub lab still lacks, one line each with how to fix it.
+"""`autolab doctor`: what a lab still lacks, one line each with how to fix it.
 
-Each check asks GitHub (through PyGithub, like the forge) or the local
-environment one question. A check that cannot be answered with this token
+The first line says what confines trial code on this machine (any lab); the
+rest is for GitHub labs. Each check asks GitHub (through PyGithub, like the
+forge) or the local environment one question. A check that cannot be answered with this token
 (e.g. reading branch protection needs admin) is a warning, not a failure:
 the lab may well be set up, only this token cannot see it.
 """
@@ -13,11 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import git
-from github import GithubException
 
+from autolab import sandbox
 from autolab.config import Lab
 from autolab.errors import UserError
-from autolab.forges.github import client, repo_slug, settings
+
+try:  # a lab without the github extra still gets the local checks
+    from github import GithubException
+
+    from autolab.forges.github import client, repo_slug, settings
+    GITHUB = True
+except ImportError:
+    GITHUB = False
 
 LABELS = {"autolab": ("0e8a16", "a trial, or a person's PR to evaluate"),
           "autolab-idea": ("1d76db", "an idea for the planner's backlog")}
@@ -43,7 +51,14 @@ class Check:
 
 
 def run(lab: Lab, fix: bool = False, main: str = "main") -> list[Check]:
+    return [sandbox_check(lab), *github(lab, fix, main)]
+
+
+def github(lab: Lab, fix: bool, main: str) -> list[Check]:
     out = local_credentials()
+    if not GITHUB:
+        return [Check("warn", "PyGithub is not installed, so the GitHub set-up is not "
+                      "checked; `pip install 'autolab[github]'` for a GitHub lab"), *out]
     try:
         api, token = settings()
     except UserError as exc:
@@ -63,6 +78,21 @@ def run(lab: Lab, fix: bool = False, main: str = "main") -> list[Check]:
     return [Check("ok", f"{slug} reachable at {api}"),
             token_check(repo.requester.oauth_scopes, permissions, repo.private),
             protection(repo, main), *labels(repo, fix), secrets(repo), *out]
+
+
+def sandbox_check(lab: Lab) -> Check:
+    """What the local runner will confine trial code with, as `autolab run` would choose."""
+    kind, network = lab.config.runner.sandbox, lab.config.runner.network
+    if kind == "none":
+        return Check("warn", f"sandbox = \"none\": trials on the local runner run unconfined "
+                     f"({sandbox.report()}); remove the key to confine them")
+    try:
+        chosen = sandbox.choose(kind, network, lab.where)
+    except sandbox.SandboxError:
+        return Check("missing", f"no sandbox for the local runner: {sandbox.report()}; "
+                     f"`autolab run` refuses to start until one works or sandbox = \"none\"")
+    return Check("ok", f"sandbox: {chosen.name} confines trial code on the local runner "
+                 f"({sandbox.report()})")
 
 
 def token_check(scopes: list[str] | None, granted, private: bool) -> Check:

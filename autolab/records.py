@@ -101,6 +101,7 @@ class RunResult:
     evaluator_sha256: str = ""
     runner: str = ""
     gpu: str = ""
+    sandbox: str = ""               # what confined the train and evaluate commands
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class LedgerRow:
     data_sha256: str = ""
     runner: str = ""
     gpu: str = ""
+    sandbox: str = ""               # e.g. "bwrap", "landlock", "bwrap+network", "none"
     started_at: str = ""
     train_s: float = 0.0
     eval_s: float = 0.0
@@ -153,6 +155,9 @@ class LedgerRow:
     tokens_out: int = 0
     cost_usd: float = 0.0
     log_tail: str = ""
+    audit: int = 0                  # 1: its first seed ran unpruned, to check the prune rule
+    would_prune: str = ""           # what that rule would have said ("" = let it run)
+    prune_wrong: int = 0            # 1: that prune would have stopped a trial beating the best
 
     @classmethod
     def columns(cls) -> list[str]:

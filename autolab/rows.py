@@ -59,7 +59,7 @@ def trial_row(config: Config, trial: Trial, results: list[RunResult], started_at
         curve=json.dumps(thin(first.curve)), flags=",".join(verdict.flags),
         config_sha256=trial.manifest.config_sha256,
         evaluator_sha256=first.evaluator_sha256, data_sha256=first.data_sha256,
-        runner=first.runner, gpu=first.gpu, started_at=started_at,
+        runner=first.runner, gpu=first.gpu, sandbox=first.sandbox, started_at=started_at,
         train_s=sum(r.train_s for r in results), eval_s=sum(r.eval_s for r in results),
         wall_s=sum(r.wall_s for r in results),
         log_tail="\n".join(r.log_tail for r in results if r.status != "ok")[-4000:])
@@ -77,7 +77,8 @@ def baseline_row(config: Config, result: RunResult, manifest: Manifest) -> Ledge
         secondary=json.dumps({k: v for k, v in result.metrics.items() if k != config.metric}),
         curve=json.dumps(thin(result.curve)), config_sha256=manifest.config_sha256,
         evaluator_sha256=result.evaluator_sha256, data_sha256=result.data_sha256,
-        runner=result.runner, gpu=result.gpu, started_at=utc_now(), train_s=result.train_s,
+        runner=result.runner, gpu=result.gpu, sandbox=result.sandbox,
+        started_at=utc_now(), train_s=result.train_s,
         eval_s=result.eval_s, wall_s=result.wall_s, log_tail="" if ok else result.log_tail)
 
 

@@ -1,32 +1,158 @@
-"""The offline agent: one constant at a time, steered by what the lineage showed.
+"""The offline agent: a schedule of steps on each constant, steered by what the lineage showed.
 
 It reads the UPPER_CASE numeric and boolean constants of the editable Python
-files, proposes single-value mutations, prefers the directions that improved
-the metric before and avoids those that hurt, and never proposes a value that
-was already tried on the same parent. No key, no network: the control that any
+files and proposes changes to them. No key, no network: the control that any
 smarter agent has to beat.
+
+Step schedule. Each constant has a fixed list of values, nearest first, in
+rings: ring 0 is ×2 and ÷2 (and ±1 for ints from 2 to 8, a flip for a bool,
+0.1 and 0.01 for a float zero); later rings step by ×4, ×√2, ×8, ×2^¼ and ×16
+each way, so the agent widens and refines its search once the first steps are
+tried. A fraction in (0.5, 1) (a momentum, a decay) steps in 1 - v instead:
+0.99 goes to 0.995 or 0.98, never to 1.98. Ints stay ints, rounded to a
+multiple of a power of two that divides them (128 goes to 192 and 96, not 181
+and 91). Every value is new and keeps its side of zero: an int that is at
+least 1 stays at least 1, a fraction near 1 stays in (0, 1), a zero only moves
+up, and a float zero (a switch that is off) only to small values.
+
+Pairs. A single change that was kept, or discarded with a gain within the
+lab's noise (the baseline's seed σ, or `min_delta` where larger) of the best,
+is a near miss. Two of the twelve closest near misses, on different constants,
+are combined into one proposal that makes both changes: two changes that each
+came close alone may clear the bar together. A near miss is re-based on the
+current parent: when the constant still holds the old value the same change is
+made; when a kept change is already in it, the same step is taken once more.
+Pairs are learned from single changes only, and their own admission key (the
+diff's) tells a pair already tried on the parent.
+
+Crash regions. A single change whose trial failed by its own doing (crash,
+oom, timeout, diverged, ..., not an infrastructure failure) marks a region
+never proposed again, on any parent: the crashed value and every value beyond
+it in the same direction (LR 0.08 diverged from 0.04, so nothing at or above
+0.08), or the value itself for a bool. An int that crashed at v after working
+at u is read as a divisibility failure instead when v breaks a divisibility
+that u held with another int constant of the same file (N_HEAD 3 does not
+divide N_EMBD 128 while 4 did): then v and the values that break it again,
+judged against the partner's current value, are skipped; the rest stay open
+(N_HEAD 8 and 2 do, 6 does not). Where v both fails to divide a partner and
+fails to be a multiple of another, the first reading is kept: a count must
+divide a size.
+
+Ranking. Candidates are ordered by how much their direction helped the metric
+before (kept trials count up, losses and failures down), then by ring (pairs
+sit at ring 1, the more promising pair first), ties broken by a shuffle seeded
+by the parent so a rerun proposes the same. Parallel slots go to different
+constants first, then to the next best changes. A change already tried on the
+same parent (its admission keys are in `Context.tried`) is never proposed.
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
+import math
 import random
 from dataclasses import dataclass
 
-from autolab import admit
+from autolab import admit, scores
 from autolab.agents.base import Context, unified_diff
 from autolab.errors import UserError
-from autolab.records import FAILURES, Proposal
+from autolab.records import FAILURES, LedgerRow, Proposal
 
 FIXED = "autolab: fixed"
+# the step factors of rings 1 and on; ring 0 is moves()
+FACTORS = (4.0, 2 ** 0.5, 8.0, 2 ** 0.25, 16.0)
+PAIR_RING = 1
+NEAR_MISSES = 12        # the closest single changes that are paired; keeps pairs O(12²)
+# failures the runner or the archive caused say nothing about the value tried
+CAUSED = tuple(s for s in FAILURES if s not in ("infra_error", "integrity_mismatch"))
+
+Value = bool | int | float
 
 
 @dataclass(frozen=True)
 class Constant:
     path: str
     name: str
-    value: bool | int | float
+    value: Value
     line: int            # 0-based line index of the assignment
+
+
+@dataclass(frozen=True)
+class Change:
+    constant: Constant
+    value: Value
+
+    @property
+    def where(self) -> tuple[str, str]:
+        return self.constant.path, self.constant.name
+
+
+@dataclass(frozen=True)
+class Candidate:
+    changes: tuple[Change, ...]     # one, or two on different constants (a pair)
+    score: float                    # what the lineage says of its direction
+    ring: int                       # how far down the step schedule
+    gains: tuple[float, ...] = ()   # a pair's: each change's gain alone
+
+    @property
+    def wheres(self) -> set[tuple[str, str]]:
+        return {ch.where for ch in self.changes}
+
+
+@dataclass(frozen=True)
+class Region:
+    """Values of one constant that crashed: at and beyond `value` ("up"/"down"), or it alone."""
+
+    path: str
+    name: str
+    value: Value
+    side: str                       # "up", "down" or "exact"
+
+    def covers(self, change: Change) -> bool:
+        if change.where != (self.path, self.name):
+            return False
+        v = change.value
+        if isinstance(v, bool) or isinstance(self.value, bool) or self.side == "exact":
+            return v == self.value and type(v) is type(self.value)
+        return v >= self.value if self.side == "up" else v <= self.value
+
+
+@dataclass(frozen=True)
+class Divides:
+    """A divisibility `name` crashed for breaking: it must divide `partner` or be a multiple."""
+
+    path: str
+    name: str
+    partner: str
+    name_divides: bool
+
+    def holds(self, ints: dict[str, int]) -> bool:
+        a, b = ints.get(self.name), ints.get(self.partner)
+        if not a or not b:
+            return True   # the partner is gone from the file: nothing left to break
+        return b % a == 0 if self.name_divides else a % b == 0
+
+
+@dataclass(frozen=True)
+class Crashes:
+    """What the failed single changes of the history rule out, on every parent."""
+
+    regions: tuple[Region, ...] = ()
+    divides: tuple[Divides, ...] = ()
+
+    def allow(self, changes: tuple[Change, ...], ints: dict[str, dict[str, int]]) -> bool:
+        """Whether the changes, made together on files holding `ints`, stay out of them."""
+        if any(r.covers(ch) for r in self.regions for ch in changes):
+            return False
+        for rule in self.divides:
+            if any(ch.where == (rule.path, rule.name) for ch in changes):
+                after = {**ints.get(rule.path, {}),
+                         **{ch.constant.name: ch.value for ch in changes
+                            if ch.constant.path == rule.path}}
+                if not rule.holds(after):
+                    return False
+        return True
 
 
 def constants(path: str, text: str) -> list[Constant]:
@@ -53,7 +179,8 @@ def all_constants(files: dict[str, str]) -> list[Constant]:
             for c in constants(path, text)]
 
 
-def moves(c: Constant) -> list[bool | int | float]:
+def moves(c: Constant) -> list[Value]:
+    """Ring 0 of the schedule: the first steps tried on a constant."""
     v = c.value
     if isinstance(v, bool):
         return [not v]
@@ -67,8 +194,59 @@ def moves(c: Constant) -> list[bool | int | float]:
     if 0.5 < v < 1.0:
         # a fraction near 1 (a momentum, a decay) moves in 1 - v: 0.99 goes to 0.995 or
         # 0.98, never to 1.98
-        return [float(f"{1 - (1 - v) / 2:.6g}"), float(f"{1 - (1 - v) * 2:.6g}")]
-    return [float(f"{v * 2:.6g}"), float(f"{v / 2:.6g}")]
+        return [_num(1 - (1 - v) / 2), _num(1 - (1 - v) * 2)]
+    return [_num(v * 2), _num(v / 2)]
+
+
+def steps(c: Constant) -> list[tuple[int, Value]]:
+    """The whole schedule as (ring, value), nearest first, each valid value once."""
+    rings = [moves(c)] + [_scaled(c.value, f) for f in FACTORS]
+    out: dict[Value, int] = {}
+    for ring, values in enumerate(rings):
+        for w in values:
+            if valid(c.value, w):
+                out.setdefault(w, ring)
+    return [(ring, w) for w, ring in out.items()]
+
+
+def _num(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+def _scaled(v: Value, f: float) -> list[Value]:
+    """One step by factor f each way, on the scale moves() steps by 2."""
+    if isinstance(v, bool):
+        return []
+    if isinstance(v, int):
+        base = v or 1   # from zero the steps go 1, 2 (ring 0), then 4, 8, 16
+        return [_snap(base * f, base), _snap(base / f, base)]
+    if v == 0.0:
+        return [_num(0.1 / f)]   # zero is usually "off": only small values are sensible
+    if 0.5 < v < 1.0:
+        return [_num(1 - (1 - v) / f), _num(1 - (1 - v) * f)]
+    return [_num(v * f), _num(v / f)]
+
+
+def _snap(x: float, v: int) -> int:
+    """x rounded to a multiple of the largest power of two dividing v, at most a quarter of
+    x: a width of 128 steps to 192 and 96, not 181 and 91, and keeps dividing by the head
+    counts it divided before."""
+    grain = abs(v) & -abs(v)
+    while grain > 1 and 4 * grain > abs(x):
+        grain //= 2
+    return grain * round(x / grain)
+
+
+def valid(v: Value, w: Value) -> bool:
+    """A new value of the same type on the same side of zero (inside (0, 1) for a fraction
+    near 1): a size never reaches 0 or goes negative, a momentum never passes 1."""
+    if type(w) is not type(v) or w == v:
+        return False
+    if isinstance(v, bool):
+        return True
+    if not math.isfinite(w) or (w < 0 if v >= 0 else w >= 0) or (v >= 0 and w == 0):
+        return False
+    return not (isinstance(v, float) and 0.5 < v < 1.0 and w >= 1.0)
 
 
 def rewrite(text: str, c: Constant, value) -> str:
@@ -81,8 +259,24 @@ def rewrite(text: str, c: Constant, value) -> str:
     return "".join(lines)
 
 
+def diff_of(files: dict[str, str], changes: tuple[Change, ...]) -> str:
+    """One diff making every change, file by file in path order (git apply takes them joined)."""
+    out = []
+    for path in sorted({ch.constant.path for ch in changes}):
+        text = new = files[path]
+        for ch in changes:
+            if ch.constant.path == path:
+                new = rewrite(new, ch.constant, ch.value)
+        out.append(unified_diff(path, text, new))
+    return "".join(out)
+
+
 def _direction(old, new) -> str:
     return "flip" if isinstance(old, bool) else ("up" if new > old else "down")
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 class SweepAgent:
@@ -91,28 +285,15 @@ class SweepAgent:
     def propose(self, context: Context) -> list[Proposal]:
         if context.idea:
             return [self.assignment(context, context.idea)]
-        config = context.config
-        learned = self._learned(context)
-        candidates = []
-        for c in all_constants(context.files):
-            for value in moves(c):
-                key = admit.value_key(context.parent_sha, c.path, c.name, value)
-                if key in context.tried:
-                    continue
-                score = learned.get((c.name, _direction(c.value, value)), 0.0)
-                candidates.append((score, c, value))
+        found = all_constants(context.files)
+        ints = _ints(found)
+        crashes = _crashes(context.history, ints)
+        candidates = (self._singles(context, found, crashes, ints)
+                      + self._pairs(context, found, crashes, ints))
         rng = random.Random(context.parent_sha)
         rng.shuffle(candidates)   # ties broken differently on every parent, reproducibly
-        candidates.sort(key=lambda t: -t[0])
-        picked, names = [], set()
-        for score, c, value in candidates:
-            if c.name in names:
-                continue  # parallel slots spread over different constants
-            names.add(c.name)
-            picked.append(self._proposal(context, c, value, score, config.metric))
-            if len(picked) == context.slots:
-                break
-        return picked
+        candidates.sort(key=lambda t: (-t.score, t.ring, -sum(t.gains)))
+        return [self._proposal(context, cand) for cand in _pick(candidates, context.slots)]
 
     def assignment(self, context: Context, idea: str) -> Proposal:
         """`NAME=value` from a person: applied as given."""
@@ -128,19 +309,48 @@ class SweepAgent:
         except (ValueError, SyntaxError):
             raise UserError(f"try {idea!r}: {raw.strip()!r} is not a Python literal "
                             f"(write e.g. {name}=0.006 or {name}=True)") from None
-        return self._proposal(context, found[name], value, 0.0, context.config.metric,
-                              source="human")
+        candidate = Candidate((Change(found[name], value),), 0.0, 0)
+        return self._proposal(context, candidate, source="human")
 
-    def _proposal(self, context: Context, c: Constant, value, score: float, metric: str,
-                  source: str = "sweep") -> Proposal:
-        text = context.files[c.path]
-        why = (f"changes in this direction improved {metric} before (score {score:+.3g})"
-               if score > 0 else "not explored yet on this parent" if score == 0
-               else "other directions are exhausted")
+    def _singles(self, context: Context, found: list[Constant], crashes: Crashes,
+                 ints: dict[str, dict[str, int]]) -> list[Candidate]:
+        learned = self._learned(context)
+        out = []
+        for c in found:
+            for ring, value in steps(c):
+                change = (Change(c, value),)
+                if (admit.value_key(context.parent_sha, c.path, c.name, value) in context.tried
+                        or not crashes.allow(change, ints)):
+                    continue
+                score = learned.get((c.name, _direction(c.value, value)), 0.0)
+                out.append(Candidate(change, score, ring))
+        return out
+
+    @staticmethod
+    def _pairs(context: Context, found: list[Constant], crashes: Crashes,
+               ints: dict[str, dict[str, int]]) -> list[Candidate]:
+        out = []
+        near = _near_misses(context, found)
+        for (gain_a, a), (gain_b, b) in itertools.combinations(near, 2):
+            if a.where == b.where:
+                continue
+            ordered = sorted([(gain_a, a), (gain_b, b)],
+                             key=lambda t: (t[1].constant.path, t[1].constant.line))
+            changes = tuple(ch for _g, ch in ordered)
+            if not crashes.allow(changes, ints):
+                continue
+            if admit.keys(context.parent_sha, diff_of(context.files, changes)) & context.tried:
+                continue
+            out.append(Candidate(changes, 0.0, PAIR_RING, tuple(g for g, _ch in ordered)))
+        return out
+
+    def _proposal(self, context: Context, cand: Candidate, source: str = "sweep") -> Proposal:
+        parts = " and ".join(f"{ch.constant.name} from {ch.constant.value!r} to {ch.value!r} "
+                             f"in {ch.constant.path}" for ch in cand.changes)
         return Proposal(
-            role="sweep", hypothesis=f"Set {c.name} from {c.value!r} to {value!r} in {c.path}.",
-            rationale=why, expected_delta=0.0,
-            diff=unified_diff(c.path, text, rewrite(text, c, value)),
+            role="sweep", hypothesis=f"Set {parts}.",
+            rationale=_why(cand, context.config.metric), expected_delta=0.0,
+            diff=diff_of(context.files, cand.changes),
             parent_sha=context.parent_sha, parent_trial=context.parent_trial, source=source)
 
     @staticmethod
@@ -165,3 +375,112 @@ class SweepAgent:
                 step = 1.0 if gain > 0 and row.status == "keep" else -0.5 if gain < 0 else 0.0
             score[key] = score.get(key, 0.0) + step
         return score
+
+
+def _why(cand: Candidate, metric: str) -> str:
+    if len(cand.changes) > 1:
+        alone = ", ".join(f"{ch.constant.name} {g:+.3g}"
+                          for ch, g in zip(cand.changes, cand.gains, strict=True))
+        return (f"each change came close to the best alone (gain in {metric}: {alone}); "
+                f"together they may clear the bar")
+    if cand.score > 0:
+        return f"changes in this direction improved {metric} before (score {cand.score:+.3g})"
+    if cand.score < 0:
+        return "other directions are exhausted"
+    if cand.ring:
+        return "a wider or finer step: the nearer ones are tried on this parent or taken"
+    return "not explored yet on this parent"
+
+
+def _pick(candidates: list[Candidate], slots: int) -> list[Candidate]:
+    """Best first, one per constant while that lasts; the slots left go to the next best."""
+    picked, taken = [], set()
+    for cand in candidates:
+        if len(picked) == slots:
+            return picked
+        if not cand.wheres & taken:
+            picked.append(cand)
+            taken |= cand.wheres
+    rest = [cand for cand in candidates if cand not in picked]
+    return picked + rest[:slots - len(picked)]
+
+
+def _ints(found: list[Constant]) -> dict[str, dict[str, int]]:
+    """path -> NAME -> value of the int constants (not bools): what divisibility is read on."""
+    out: dict[str, dict[str, int]] = {}
+    for c in found:
+        if isinstance(c.value, int) and not isinstance(c.value, bool):
+            out.setdefault(c.path, {})[c.name] = c.value
+    return out
+
+
+def _crashes(history: tuple[LedgerRow, ...], ints: dict[str, dict[str, int]]) -> Crashes:
+    """The regions single changes crashed in, on any parent (see the module docstring)."""
+    regions, divides = [], []
+    for row in history:
+        change = admit.single_assignment(row.diff) if row.status in CAUSED else None
+        if not change:
+            continue
+        path, name, old, new = change
+        if isinstance(old, bool) and isinstance(new, bool):
+            regions.append(Region(path, name, new, "exact"))
+        elif _number(old) and _number(new) and old != new:
+            found = _divisibility(path, name, old, new, ints.get(path, {}))
+            divides += found
+            side = "exact" if found else "up" if new > old else "down"
+            regions.append(Region(path, name, new, side))
+    return Crashes(tuple(regions), tuple(dict.fromkeys(divides)))
+
+
+def _divisibility(path: str, name: str, old, new, ints: dict[str, int]) -> list[Divides]:
+    """The divisibilities with another int of the file that `old` kept and `new` broke."""
+    if not (isinstance(old, int) and isinstance(new, int)) or min(old, new) < 1:
+        return []
+    partners = [(partner, p) for partner, p in ints.items() if partner != name and p >= 2]
+    divides = [Divides(path, name, partner, name_divides=True) for partner, p in partners
+               if p % old == 0 and p % new]
+    # a count that must divide a size (heads into a width) is the likelier reading: a
+    # multiple of another constant is only learned when no such count fits
+    return divides or [Divides(path, name, partner, name_divides=False)
+                       for partner, p in partners if old % p == 0 and new % p]
+
+
+def _near_misses(context: Context, found: list[Constant]) -> list[tuple[float, Change]]:
+    """(gain, change) of the single changes that came close, re-based on this parent,
+    closest first; at most NEAR_MISSES."""
+    config = context.config
+    tolerance = max(config.min_delta, scores.noise_sigma(list(context.scores)) or 0.0)
+    by_where = {(c.path, c.name): c for c in found}
+    best: dict[Change, float] = {}
+    for row in context.history:
+        change = admit.single_assignment(row.diff)
+        if not change or row.status not in ("keep", "discard") or row.delta_vs_best is None:
+            continue
+        gain = config.better(row.delta_vs_best, 0.0)
+        path, name, old, new = change
+        c = by_where.get((path, name))
+        if c is None or (row.status == "discard" and gain < -tolerance):
+            continue
+        value = _rebase(c, old, new, kept=row.status == "keep")
+        if value is not None:
+            ch = Change(c, value)
+            best[ch] = max(gain, best.get(ch, gain))
+    ranked = sorted(best.items(), key=lambda t: -t[1])[:NEAR_MISSES]
+    return [(gain, ch) for ch, gain in ranked]
+
+
+def _rebase(c: Constant, old, new, kept: bool):
+    """The near miss old -> new as a change of `c` now, or None where it no longer fits."""
+    if type(old) is not type(c.value) or type(new) is not type(c.value):
+        return None
+    if c.value == old:
+        return new if valid(c.value, new) else None
+    if not (kept and c.value == new and _number(new)) or old == 0:
+        return None
+    # the kept step is in the parent already: take it once more
+    if isinstance(new, float) and 0.5 < old < 1.0 and 0.5 < new < 1.0:
+        again = _num(1 - (1 - new) ** 2 / (1 - old))
+    else:
+        again = new * new / old
+        again = round(again) if isinstance(new, int) else _num(again)
+    return again if valid(c.value, again) else None

@@ -17,3 +17,6 @@ class Runner(Protocol):
         """At least one finished result (none only if `timeout` passed first)."""
 
     def close(self) -> None: ...
+
+    def confinement(self) -> str:
+        """One line for the start of a run: what confines trial code on this runner."""

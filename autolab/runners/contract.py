@@ -58,12 +58,16 @@ def eval_env(artifact: Path, heldout: Path, seed: int, result: Path) -> dict:
                       "AUTOLAB_SEED": str(seed), "AUTOLAB_RESULT": str(result)})
 
 
-def run_command(command: str, cwd: Path, env: dict, log: Path, deadline: float,
+def run_command(command: str | list[str], cwd: Path, env: dict, log: Path, deadline: float,
                 watch=None, every_s: float = 0.5) -> str | int:
     """Exit code, or "timeout" after the whole process group was killed at `deadline`,
-    or "pruned" when `watch()` (asked every `every_s`) said to stop it."""
+    or "pruned" when `watch()` (asked every `every_s`) said to stop it. A string is a
+    shell command line; a list is an argv (a sandbox's, wrapping the command line)."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdout=out,
+        # a session of its own and no terminal: nothing it starts outlives the kill below,
+        # and nothing it runs can type into the user's terminal
+        proc = subprocess.Popen(command, shell=isinstance(command, str), cwd=cwd, env=env,
+                                stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         while True:
             left = deadline - time.monotonic()

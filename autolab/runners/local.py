@@ -3,7 +3,11 @@
 Each job gets a scratch directory holding `git archive` of its commit (never a
 working tree), the manifest is verified on those bytes, training runs in its
 own process group so a timeout kills everything it spawned, and the evaluator
-comes from main's frozen files, never from the trial.
+comes from main's frozen files, never from the trial. Both commands run inside
+the sandbox (autolab/sandbox.py): training sees its tree, the train split and
+its output; the evaluator sees main's frozen files, the held-out split, the
+artifact and its result file. The cached evaluator and data are checked against
+their hashes before every evaluation, so a changed cache never scores anything.
 """
 
 from __future__ import annotations
@@ -17,10 +21,18 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from pathlib import Path
 
+from autolab import sandbox
 from autolab.config import Lab
 from autolab.gitops import Repo
-from autolab.integrity import differences, evaluator_files, manifest_of_dir, tree_sha256, watched
-from autolab.records import Job, RunResult
+from autolab.integrity import (
+    differences,
+    evaluator_files,
+    manifest_at,
+    manifest_of_dir,
+    tree_sha256,
+    watched,
+)
+from autolab.records import Job, Manifest, RunResult
 from autolab.runners.contract import (
     Trained,
     clean_env,
@@ -40,9 +52,23 @@ class LocalRunner:
     def __init__(self, lab: Lab, parallel: int = 1):
         self.lab = lab
         self.repo = Repo(lab.root)
+        runner = lab.config.runner
+        self.sandbox = sandbox.choose(runner.sandbox, runner.network, lab.where)
+        if self.sandbox.name != "none":
+            sandbox.check_outside([lab.root, lab.home], lab.where)
         self.pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="trial")
-        self._prepared: dict[str, tuple[Path, str, str]] = {}
+        self._prepared: dict[str, tuple[Path, str, Path, str]] = {}
+        self._committed: dict[str, Manifest] = {}
         self._prepare_lock = threading.Lock()
+
+    def confinement(self) -> str:
+        if self.sandbox.name == "none":
+            return ("sandbox: none (`sandbox = \"none\"`): trial code runs unconfined and can "
+                    "read the held-out data, your checkout and your home")
+        chosen = "auto: " if self.lab.config.runner.sandbox == "auto" else ""
+        network = "with network" if self.lab.config.runner.network else "no network"
+        return (f"sandbox: {self.sandbox.name} ({chosen}trial code sees its tree, the train "
+                f"split and its output only; {network})")
 
     def submit(self, job: Job) -> Future:
         return self.pool.submit(self.run, job)
@@ -73,7 +99,7 @@ class LocalRunner:
         out.mkdir(parents=True)
         evaluator, evaluator_sha, data, data_sha = self.prepared(job.eval_sha)
         done = dict(job=job, runner=self.name, evaluator_sha256=evaluator_sha,
-                    data_sha256=data_sha)
+                    data_sha256=data_sha, sandbox=self.sandbox.name)
 
         def ended(status: str, reason: str, **more) -> RunResult:
             return RunResult(status=status, reason=reason, wall_s=time.monotonic() - started,
@@ -94,8 +120,9 @@ class LocalRunner:
             return bool(reason)
 
         t0 = time.monotonic()
-        code = run_command(config.train_command, tree, env, log, deadline,
-                           watch=losing if job.prune else None)
+        reach = sandbox.Reach(read=(tree, data / "train"), write=(out,))
+        code = run_command(self.sandbox.argv(config.train_command, tree, reach), tree, env, log,
+                           deadline, watch=losing if job.prune else None)
         trained = Trained.collect(code, out, log, time.monotonic() - t0)
         done.update(train_s=trained.train_s, curve=trained.curve)
         if code == "pruned":
@@ -104,15 +131,48 @@ class LocalRunner:
         if failed:
             return ended(failed.status, failed.reason)
 
-        result_path, eval_log = work / "result.json", work / "eval.log"
+        changed = self.changed_cache(job.eval_sha, evaluator, evaluator_sha, data, data_sha)
+        if changed:
+            return ended("integrity_mismatch", changed)
+        result_path, eval_log = work / "result" / "result.json", work / "eval.log"
+        result_path.parent.mkdir()
         env = eval_env(out, data / "heldout", job.seed, result_path)
+        reach = sandbox.Reach(read=(evaluator, data / "heldout", out),
+                              write=(result_path.parent,))
         t1 = time.monotonic()
-        code = run_command(config.evaluate_command, evaluator, env, eval_log, deadline)
+        code = run_command(self.sandbox.argv(config.evaluate_command, evaluator, reach),
+                           evaluator, env, eval_log, deadline)
         done.update(eval_s=time.monotonic() - t1)
         text = result_path.read_text() if result_path.exists() else None
         judged = judge_eval(code, text, config.metric, trained.train_s)
         return ended(judged.status, judged.reason, metrics=judged.metrics,
                      **({"log_tail": tail(eval_log)} if judged.eval_log else {}))
+
+    def changed_cache(self, eval_sha: str, evaluator: Path, evaluator_sha: str, data: Path,
+                      data_sha: str) -> str:
+        """Why the cached evaluator or data no longer match their hashes, or "". A changed
+        cache is removed, so the next job rebuilds it from git."""
+        expected = self._evaluator_manifest(eval_sha)
+        if manifest_of_dir(evaluator, self.lab.config.frozen) != expected:
+            stale, what = evaluator, "main's evaluator"
+        elif tree_sha256(data) != data_sha:
+            stale, what = data, "the prepared data"
+        else:
+            return ""
+        with self._prepare_lock:
+            self._prepared.pop(eval_sha, None)
+            shutil.rmtree(stale, ignore_errors=True)
+        return (f"the cached copy of {what} under {stale.parent.name}/ differs from its "
+                f"recorded hash; it was not used, and is rebuilt from git for the next job")
+
+    def _evaluator_manifest(self, eval_sha: str) -> Manifest:
+        """The evaluator's files as committed: what the cached copy must still hold."""
+        if eval_sha not in self._committed:
+            paths = set(evaluator_files(self.repo, self.lab.config, eval_sha))
+            committed = manifest_at(self.repo, eval_sha, self.lab.config.frozen)
+            self._committed[eval_sha] = Manifest(tuple(f for f in committed.files
+                                                       if f[0] in paths))
+        return self._committed[eval_sha]
 
     # main's evaluator and the prepared data, once per evaluator version --------
     def prepared(self, eval_sha: str) -> tuple[Path, str, Path, str]:
@@ -124,13 +184,16 @@ class LocalRunner:
     def _prepare(self, eval_sha: str):
         config, home = self.lab.config, self.lab.home
         paths = evaluator_files(self.repo, config, eval_sha)
-        evaluator = home / "evaluators" / eval_sha
+        evaluator, committed = home / "evaluators" / eval_sha, self._evaluator_manifest(eval_sha)
+        if evaluator.exists() and manifest_of_dir(evaluator, config.frozen) != committed:
+            shutil.rmtree(evaluator)  # changed since it was cached: never run or prepare from it
         if not evaluator.exists():
             tmp = evaluator.with_name(f"{eval_sha}.{uuid.uuid4().hex[:6]}")
             self.repo.archive(eval_sha, tmp, paths)
             tmp.rename(evaluator)
-        evaluator_sha = manifest_of_dir(evaluator, config.frozen).config_sha256
+        evaluator_sha = committed.config_sha256
         data = home / "data" / evaluator_sha[:16]
+        recorded = data.with_name(f"{data.name}.sha256")
         if not data.exists():
             tmp = data.with_name(f"{data.name}.{uuid.uuid4().hex[:6]}")
             (tmp / "train").mkdir(parents=True)
@@ -144,4 +207,7 @@ class LocalRunner:
                 if code != 0:
                     raise RuntimeError(f"prepare_command exited {code}: {tail(log, 3)}")
             tmp.rename(data)
-        return evaluator, evaluator_sha, data, tree_sha256(data)
+            recorded.unlink(missing_ok=True)
+        if not recorded.exists():
+            recorded.write_text(tree_sha256(data))
+        return evaluator, evaluator_sha, data, recorded.read_text()

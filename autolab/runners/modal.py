@@ -195,8 +195,13 @@ class ModalRunner:
             log_tail=log_tail if log_tail is not None else (trained.log_tail if trained else ""),
             train_s=trained.train_s if trained else 0.0, eval_s=eval_s,
             wall_s=time.monotonic() - p.started, data_sha256=data_sha,
-            evaluator_sha256=evaluator_sha, runner=self.name, gpu=self.config.runner.gpu)
+            evaluator_sha256=evaluator_sha, runner=self.name, gpu=self.config.runner.gpu,
+            sandbox="modal")
         return p
+
+    def confinement(self) -> str:
+        return ("sandbox: modal (a fresh container per job with no secrets and no network; "
+                "training mounts only the train split)")
 
     # what is sent ------------------------------------------------------------
     def trial_tree(self, job: Job):

