@@ -24,7 +24,7 @@ from autolab.forges.local import TRIAL_REFS
 from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import Ledger
-from autolab.loop import Loop
+from autolab.loop import Loop, pruning
 from autolab.progress import Progress
 from autolab.records import BASELINE, Job
 
@@ -258,6 +258,7 @@ def status(lab_dir, last):
         console.print(table)
         for line in dashboard.essentials(dashboard.summarize(rows)):
             console.print(escape(line), style="dim" if not line.startswith("anomaly") else "red")
+        console.print(escape(pruning(lab.config, ledger, frontier)[1]), style="dim")
     done = {r.trial_id for r in rows}
     records = sorted((lab.home / "prs").glob("*.json")) if (lab.home / "prs").exists() else []
     running = [json.loads(p.read_text()) for p in records]
@@ -393,8 +394,8 @@ train_command = {train}
 evaluate_command = {evaluate}
 budget_seconds = {budget}
 timeout_seconds = {timeout}
-baseline_seeds = 3
-confirm_seeds = 2
+baseline_seeds = 5
+confirm_seeds = 3
 min_delta = 0.0
 constraints = ["no new dependencies"]
 

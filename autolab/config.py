@@ -56,14 +56,18 @@ class Config:
     secondary: tuple[str, ...] = ()
     budget_seconds: float = 60.0
     timeout_seconds: float = 240.0
-    baseline_seeds: int = 3
-    confirm_seeds: int = 2
+    baseline_seeds: int = 5
+    confirm_seeds: int = 3
+    z_screen: float = 1.0               # the first seed's gain, in σ, that earns confirm seeds
     min_delta: float = 0.0
     max_artifact_bytes: int = 16_000_000
     max_file_bytes: int = 1_000_000
     hold_suspicious: bool = False
     prune: bool = True                  # stop clearly losing trials early (autolab/prune.py)
     prune_warmup: float = 0.25          # fraction of the budget before any pruning
+    prune_min_trials: int = 8           # completed trials that must show loss predicts metric
+    prune_audit_every: int = 4          # every n-th trial runs unpruned to check the rule; 0 never
+    prune_max_false: float = 0.1        # audited false-prune rate above which pruning turns off
     constraints: tuple[str, ...] = ()
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
@@ -134,6 +138,12 @@ def parse(table: dict, where: str) -> Config:
     if config.baseline_seeds < 2 or config.confirm_seeds < 0:
         raise ConfigError(f"{where}: `baseline_seeds` must be >= 2 (one seed has no noise "
                           f"band) and `confirm_seeds` >= 0")
+    if config.z_screen < 0 or config.prune_min_trials < 3 or config.prune_audit_every < 0:
+        raise ConfigError(f"{where}: `z_screen` must be >= 0, `prune_min_trials` >= 3 (a rank "
+                          f"correlation needs them) and `prune_audit_every` >= 0")
+    for key in ("prune_warmup", "prune_max_false"):
+        if not 0 <= getattr(config, key) <= 1:
+            raise ConfigError(f"{where}: `{key}` must be between 0 and 1")
     if config.runner.parallel < 1:
         raise ConfigError(f"{where}: `runner.parallel` must be >= 1")
     if config.runner.sandbox not in SANDBOXES:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from autolab import charts, report
 from autolab.config import Config
+from autolab.prune import Audit
 from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow
 
 # failures that say the idea broke the run (infra errors are never blamed on the idea)
@@ -61,6 +62,7 @@ class Summary:
     gpu_s: float
     compute_s: float
     anomalies: list[Anomaly]
+    audit: Audit        # how often the prune rule would have stopped a winner
 
 
 def rates(rows: list[LedgerRow], key: str) -> list[Rate]:
@@ -143,7 +145,7 @@ def summarize(rows: list[LedgerRow]) -> Summary:
                    tokens=sum(r.tokens_in + r.tokens_out for r in rows),
                    gpu_s=sum(r.train_s + r.eval_s for r in rows if r.gpu),
                    compute_s=sum(r.train_s + r.eval_s for r in rows),
-                   anomalies=anomalies(trials))
+                   anomalies=anomalies(trials), audit=Audit.of(trials))
 
 
 def essentials(summary: Summary) -> list[str]:
@@ -152,6 +154,8 @@ def essentials(summary: Summary) -> list[str]:
              f"{summary.compute_s:.0f} compute-seconds ({summary.gpu_s:.0f} on GPUs)"]
     lines += [f"role {r.name}: {r.trials} trials, {r.kept} kept ({r.keep_rate:.0%}), "
               f"{r.failed} failed ({r.fail_rate:.0%})" for r in summary.roles]
+    if summary.audit.audited:
+        lines.append(summary.audit.line())
     lines += [f"anomaly ({a.kind}) {a.trial_id}: {a.text}" for a in summary.anomalies]
     return lines
 

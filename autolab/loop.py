@@ -14,11 +14,13 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pyarrow.compute as pc
+
 from autolab import admit, decide, prune, report, rows
 from autolab.agents.base import Agent, Context
 from autolab.backlog import SOURCE as IDEA_SOURCE
 from autolab.backlog import Backlog
-from autolab.config import Lab
+from autolab.config import Config, Lab
 from autolab.errors import AutolabError, BaselineError, InfraError, StaleError, UserError
 from autolab.forges.base import Forge
 from autolab.gitops import Repo, glob_regex
@@ -42,6 +44,8 @@ from autolab.runners.base import Runner
 
 SEEDS_PER_TRIAL = 100   # trial n runs seeds n*100, n*100+1, ...: fresh, and reproducible
 HISTORY = 2000          # ledger rows an agent reads back; its lineage slice is separate
+COMPLETED = ("keep", "discard", "held", "stale")   # ran to a verdict on their metric
+PRUNE_WINDOW = 200      # the latest completed trials the prune rule learns from
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Running:
     results: list[RunResult] = field(default_factory=list)
     pending: int = 0
     retried: set = field(default_factory=set)
+    audit: PruneRule | None = None   # the rule its first seed ran without, to be replayed
 
     def seed(self, k: int) -> int:
         return self.number * SEEDS_PER_TRIAL + k
@@ -75,7 +80,7 @@ class Loop:
         self.pending = Pending(lab.home)
         self.jobs: dict[object, tuple[Running, int]] = {}
         self.queue: list[Proposal] = []
-        self._prune: tuple[str, PruneRule | None] | None = None   # (best trial, its rule)
+        self._prune: tuple[int, PruneRule | None, str] | None = None  # (rows, rule, why)
         self.backlog = Backlog(lab.home)
 
     # the run ---------------------------------------------------------------
@@ -196,27 +201,26 @@ class Loop:
     # run + evaluate --------------------------------------------------------
     def submit(self, running: Running, k: int) -> None:
         # only a first seed is ever pruned: confirming seeds are the promising ones
+        rule = self.prune_rule() if k == 0 else None
+        every = self.config.prune_audit_every
+        if rule is not None and every and running.number % every == 0:
+            running.audit, rule = rule, None   # this one runs whole; its curve checks the rule
         job = Job(running.trial.trial_id, running.trial.commit_sha, running.trial.manifest,
-                  running.eval_sha, running.seed(k), self.prune_rule() if k == 0 else None)
+                  running.eval_sha, running.seed(k), rule)
         self.jobs[self.runner.submit(job)] = (running, k)
         running.pending += 1
 
     def prune_rule(self) -> PruneRule | None:
-        """The pruning rule against the current best, rebuilt only when the best changes."""
+        """The pruning rule the lab has earned, rebuilt only when the ledger grew."""
         if not self.config.prune:
             return None
-        scores = self.forge.scores()
-        best = scores[-1].trial_id if scores else ""
-        if self._prune is None or self._prune[0] != best:
-            baseline = [r for r in self.ledger.starting_with(
-                f"baseline-{scores[0].commit_sha[:10]}-s") if r.status == BASELINE] \
-                if scores else []
-            curves = [json.loads(r.curve) for r in baseline]
-            kept = self.ledger.by_id([best]) if best != "baseline" else []
-            reference = json.loads(kept[0].curve) if kept else prune.mean_curve(curves)
-            made = prune.rule(reference, curves, self.config.budget_seconds,
-                              self.config.prune_warmup) if curves else None
-            self._prune = (best, made)
+        rows = len(self.ledger.ids())
+        if self._prune is None or self._prune[0] != rows:
+            made, why = pruning(self.config, self.ledger, self.forge.scores())
+            # the counts in parentheses change with every row; the state itself seldom does
+            if self._prune is None or self._prune[2].split(" (")[0] != why.split(" (")[0]:
+                self.progress.note(why)
+            self._prune = (rows, made, why)
         return self._prune[1]
 
     def on_result(self, result: RunResult) -> None:
@@ -252,7 +256,9 @@ class Loop:
         for r in rows:
             if r.status == BASELINE and r.metric is not None:
                 baseline.setdefault(r.commit_sha, []).append(r.metric)
-        groups = list(baseline.values()) + [r.seed_values for r in rows if r.n_seeds > 1
+        # a trial's first seed was picked by the screen for being good, which would inflate
+        # σ; its confirming seeds were not, kept and discarded trials alike
+        groups = list(baseline.values()) + [r.seed_values[1:] for r in rows if r.n_seeds > 1
                                             and r.status != BASELINE]
         return decide.pooled(groups)
 
@@ -260,10 +266,20 @@ class Loop:
     def finish(self, running: Running, verdict: Verdict) -> None:
         trial = running.trial
         row = rows.trial_row(self.config, trial, running.results, running.started_at, verdict)
+        if running.audit is not None and verdict.status in ("keep", "discard"):
+            row = replace(row, **self.audited(running, verdict))
         action = {"keep": "merge"}.get(verdict.status, "close")
         if action == "merge" and "suspicious" in verdict.flags and self.config.hold_suspicious:
             row, action = replace(row, status="held"), "hold"
         self.settle(trial, row, action)
+
+    def audited(self, running: Running, verdict: Verdict) -> dict:
+        """Would the rule have stopped this unpruned trial, and would that have been wrong?"""
+        first = running.results[0]
+        would = running.audit.replay(first.curve)
+        beat = self.config.better(rows.metric(self.config, first), self.forge.scores()[-1].metric)
+        return dict(audit=1, would_prune=would,
+                    prune_wrong=int(bool(would) and (verdict.status == "keep" or beat > 0)))
 
     def settle(self, trial: Trial, row: LedgerRow, action: str) -> None:
         """Write the verdict ahead, then carry it out."""
@@ -378,3 +394,21 @@ class Loop:
                        evaluator_sha256=good[0].evaluator_sha256, merged_at=utc_now())
         self.forge.set_baseline(main, row, pages=self.pages(self.report_history([row])))
         self.progress.baseline_done(row)
+
+
+def pruning(config: Config, ledger: Ledger, scores: list[ScoreRow]) -> tuple[PruneRule | None, str]:
+    """The prune rule this lab has earned from its ledger, and one line on why it is on or off."""
+    if not config.prune:
+        return None, "pruning is off (`prune = false`)"
+    audit = prune.Audit.of(ledger.rows(pc.field("audit") == 1, columns=LIGHT))
+    if audit.false_rate is not None and audit.false_rate > config.prune_max_false:
+        return None, (f"pruning turned itself off: {audit.line()}, above prune_max_false "
+                      f"{config.prune_max_false:.0%}")
+    done = ledger.table(["trial_id"], pc.field("status").isin(COMPLETED))
+    ids = done.column("trial_id").to_pylist()[-PRUNE_WINDOW:]
+    completed = [(json.loads(r.curve), r.seed_values[0]) for r in ledger.by_id(ids)
+                 if r.seed_values and r.curve != "[]"]
+    baseline = [json.loads(r.curve) for r in ledger.starting_with(
+        f"baseline-{scores[0].commit_sha[:10]}-s") if r.status == BASELINE] if scores else []
+    return prune.rule(completed, baseline, config.budget_seconds, config.prune_warmup,
+                      config.prune_min_trials, config.direction == "minimize")

@@ -1,4 +1,5 @@
-"""Pruning in the real loop: a clearly losing trial stops early; a winner never does."""
+"""Pruning in the real loop: only once completed trials show that train loss predicts the
+metric; then a clearly losing trial stops early, and a winner never does."""
 
 from __future__ import annotations
 
@@ -31,21 +32,28 @@ with open(os.path.join(out, "model.json"), "w") as f:
 '''
 
 
-def test_losing_trial_is_pruned_and_a_winner_is_kept(tmp_path):
-    lab = make_lab(tmp_path / "lab", budget=4, timeout=30, init=False)
+# learning rates whose speeds all differ: their curves rank at every fraction as they end
+SPREAD = ("0.08", "0.02", "0.004", "0.16", "0.002", "0.03", "0.0015", "0.06")
+
+
+def test_pruning_waits_for_evidence_then_stops_a_loser_and_never_a_winner(tmp_path):
+    lab = make_lab(tmp_path / "lab", budget=2.5, timeout=30, init=False)
     (lab / "train" / "train.py").write_text(STREAMING)
     git(lab, "commit", "-qam", "streaming curve")
     autolab(lab, "init")
-    autolab(lab, "baseline")
+    for lr in SPREAD:       # before 8 completed trials there is no rule: all run whole
+        autolab(lab, "try", f"LR={lr}")
     autolab(lab, "try", "LR=0.0001")     # learns far slower: clearly losing
     autolab(lab, "try", "LR=0.01")       # the best learning rate: must not be pruned
     rows = {r.trial_id: r for r in Ledger(Repo(lab), lab / ".autolab").rows()}
-    losing, winner = rows["t0001"], rows["t0002"]
+    assert all(rows[f"t{i:04d}"].status != "pruned" for i in range(1, 9))
+    losing, winner = rows["t0009"], rows["t0010"]
     assert losing.status == "pruned", (losing.status, losing.reason)
-    assert "of the budget" in losing.reason
-    assert losing.train_s < 0.75 * 4      # stopped well before its budget
+    assert "of the budget" in losing.reason and "median" in losing.reason
+    assert losing.train_s < 0.75 * 2.5   # stopped well before its budget
     assert winner.status == "keep", (winner.status, winner.reason)
     assert len(json.loads(winner.seeds)) == 3
+    assert "pruning from" in autolab(lab, "status").stdout
 
 
 def test_pruning_can_be_turned_off(tmp_path):
@@ -59,3 +67,4 @@ def test_pruning_can_be_turned_off(tmp_path):
     autolab(lab, "try", "LR=0.0001")
     row = next(r for r in Ledger(Repo(lab), lab / ".autolab").rows() if r.trial_id == "t0001")
     assert row.status == "discard" and row.train_s >= 4
+    assert "pruning is off (`prune = false`)" in autolab(lab, "status").stdout

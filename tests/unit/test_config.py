@@ -39,7 +39,8 @@ def test_valid_table_loads_with_types_and_defaults():
     assert config.runner.parallel == 4
     assert config.agent.roles == ("a", "b")
     assert config.budget.max_usd == 3.0
-    assert config.baseline_seeds == 3 and config.confirm_seeds == 2
+    assert config.baseline_seeds == 5 and config.confirm_seeds == 3 and config.z_screen == 1.0
+    assert config.prune_min_trials == 8 and config.prune_audit_every == 4
     assert config.better(1.0, 2.0) == 1.0
 
 
