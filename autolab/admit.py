@@ -1,6 +1,7 @@
-"""Admission: what the planner refuses before any compute is spent (DESIGN.md section 1).
+"""Admission: what is refused before any compute is spent (ARCHITECTURE.md, "admit").
 
-Each refusal is returned as a reason; the loop records it as a ledger row.
+Each refusal is a `Refusal` (its status, a one-line reason, and whether the
+proposal's author may revise it); the loop records it as a ledger row.
 """
 
 from __future__ import annotations
@@ -8,12 +9,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+from dataclasses import dataclass
 
 import git
 
 from autolab.config import Config
 from autolab.gitops import Repo, glob_regex, last_line, stdin_file
-from autolab.records import LedgerRow, Proposal
+from autolab.records import LedgerRow, Proposal, Status
 
 _ASSIGN = re.compile(r"^([A-Z][A-Z0-9_]*)\s*=\s*([^#\n]+?)\s*(?:#.*)?$")
 
@@ -83,37 +85,47 @@ def tried(rows: list[LedgerRow]) -> frozenset:
     return frozenset(k for r in rows if r.diff for k in keys(r.parent_sha, r.diff))
 
 
-def check(repo: Repo, config: Config, proposal: Proposal, seen: frozenset) -> tuple[str, str]:
-    """("", "") when admitted, else (status, one-line reason)."""
+@dataclass(frozen=True)
+class Refusal:
+    status: Status                  # rejected or duplicate
+    reason: str
+    revisable: bool = False         # git's own complaint: its author may fix the diff once
+
+
+def check(repo: Repo, config: Config, proposal: Proposal, seen: frozenset) -> Refusal | None:
+    """None when admitted, else why not."""
     diff = proposal.diff
+    rejected = Status.REJECTED
     if not diff.strip():
-        return "rejected", "the proposal carries an empty diff"
+        return Refusal(rejected, "the proposal carries an empty diff")
     if keys(proposal.parent_sha, diff) & seen:
-        return "duplicate", "the same change was already tried on this parent"
+        return Refusal(Status.DUPLICATE, "the same change was already tried on this parent")
     if re.search(r"^(new|old|deleted) file mode 120000|^new mode 120000", diff, re.M):
-        return "rejected", "the diff adds a symlink; trials may only change regular files"
+        return Refusal(rejected, "the diff adds a symlink; trials may only change regular files")
     if re.search(r"^(new )?(file )?mode 160000", diff, re.M):
-        return "rejected", "the diff adds a submodule"
+        return Refusal(rejected, "the diff adds a submodule")
     try:
         paths = touched_paths(repo, diff)
     except git.GitCommandError as exc:
-        return "rejected", f"the diff does not parse: {last_line(exc.stderr)}"
+        return Refusal(rejected, f"the diff does not parse: {last_line(exc.stderr)}",
+                       revisable=True)
     frozen, editable = glob_regex(config.frozen), glob_regex(config.editable)
     for path in paths:
         parts = path.split("/")
         if path.startswith("/") or ".." in parts or path.startswith("~"):
-            return "rejected", f"the diff escapes the repository via {path!r}"
+            return Refusal(rejected, f"the diff escapes the repository via {path!r}")
         if frozen.match(path):
-            return "rejected", f"the diff touches the frozen path {path}"
+            return Refusal(rejected, f"the diff touches the frozen path {path}")
         if not editable.match(path):
-            return "rejected", (f"the diff touches {path}, outside the editable paths "
-                                f"{', '.join(config.editable)}")
+            return Refusal(rejected, f"the diff touches {path}, outside the editable paths "
+                           f"{', '.join(config.editable)}")
     problem = repo.apply_check(proposal.parent_sha, diff)
     if problem:
-        return "rejected", f"the diff does not apply to {proposal.parent_sha[:10]}: {problem}"
+        return Refusal(rejected, f"the diff does not apply to {proposal.parent_sha[:10]}: "
+                       f"{problem}", revisable=True)
     for path, size in repo.sizes_after(proposal.parent_sha, diff, paths).items():
         if size > config.max_file_bytes:
-            return "rejected", (f"{path} would be {size} bytes, over max_file_bytes="
-                                f"{config.max_file_bytes}")
-    return "", ""
+            return Refusal(rejected, f"{path} would be {size} bytes, over max_file_bytes="
+                           f"{config.max_file_bytes}")
+    return None
 

@@ -7,11 +7,10 @@ template `chart.svg.j2`, which escapes every label (hypotheses are agent-written
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow
+from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow, trial_number
 
 W, H = 760, 300
 LEFT, RIGHT, TOP, BOTTOM = 64, 150, 18, 36   # the right margin holds the legend
@@ -48,11 +47,6 @@ class Chart:
     def add(self, tag: str, title: str = "", text: str = "", **attrs) -> None:
         pairs = " ".join(f'{k.rstrip("_").replace("_", "-")}="{v}"' for k, v in attrs.items())
         self.shapes.append(Shape(tag, pairs, title, text))
-
-
-def trial_number(trial_id: str) -> int:
-    match = re.fullmatch(r"t(\d+)", trial_id)
-    return int(match.group(1)) if match else 0
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:

@@ -19,6 +19,7 @@ from autolab import config as config_mod
 from autolab import dashboard, registry, scores
 from autolab.backlog import Backlog
 from autolab.config import Lab
+from autolab.engine import Engine
 from autolab.errors import AutolabError, LabError, LockedError, UserError
 from autolab.forges.local import TRIAL_REFS
 from autolab.gitops import BOT, Repo
@@ -165,16 +166,16 @@ def _dry_run(lab_dir, runner, parallel):
     name = runner or lab.config.runner.kind
     built = registry.runner(name, lab, parallel or lab.config.runner.parallel)
     try:
-        describe = getattr(built, "describe", None)
-        if describe is None:
-            raise UserError(f"--dry-run: the {name!r} runner sends nothing anywhere; use it "
-                            "with a remote runner, e.g. `--runner modal`")
         repo = Repo(lab.root)
         main = repo.rev("refs/heads/main")
         if main is None:
             raise LabError(f"{lab.root}: no `main` branch to describe; commit the lab first")
         job = Job("dry-run", main, manifest_at(repo, main, watched(lab.config)), main, 0)
-        click.echo(describe(job))  # plain text: rich would re-wrap the file list
+        described = built.describe(job)
+        if not described:
+            raise UserError(f"--dry-run: the {name!r} runner sends nothing anywhere; use it "
+                            "with a remote runner, e.g. `--runner modal`")
+        click.echo(described)  # plain text: rich would re-wrap the file list
     finally:
         built.close()
 
@@ -223,7 +224,9 @@ def idea(text, lab_dir):
 @cli.command()
 @click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
 @click.option("--last", "-n", default=10, show_default=True, help="recent trials to list")
-def status(lab_dir, last):
+@click.option("--forge", default="local", show_default=True,
+              help="where the running trials are asked for: local | github")
+def status(lab_dir, last, forge):
     """The best result, the noise band, the last trials and the ones still running."""
     lab = config_mod.load(lab_dir)
     repo = Repo(lab.root)
@@ -260,11 +263,9 @@ def status(lab_dir, last):
             console.print(escape(line), style="dim" if not line.startswith("anomaly") else "red")
         console.print(escape(pruning(lab.config, ledger, frontier)[1]), style="dim")
     done = {r.trial_id for r in rows}
-    records = sorted((lab.home / "prs").glob("*.json")) if (lab.home / "prs").exists() else []
-    running = [json.loads(p.read_text()) for p in records]
-    running = [r for r in running if r["state"] == "open" and r["trial_id"] not in done]
-    for r in running:
-        console.print(f"running: {r['trial_id']} {escape(r['title'])}")
+    for trial in registry.forge(forge, lab).open_trials():   # the forge knows, wherever it is
+        if trial.trial_id not in done:
+            console.print(f"running: {trial.trial_id} {escape(trial.proposal.hypothesis)}")
 
 
 @cli.command()
@@ -304,12 +305,12 @@ def reproduce(trial_id, lab_dir):
         raise UserError(f"{trial_id}: commit {row.commit_sha[:10]} no longer matches its "
                         f"recorded config_sha256")
     runner = registry.runner("local", lab, 1)
+    engine = Engine(runner, Progress(console, lab.config.metric))
     main = repo.rev("refs/heads/main")
     try:
         recorded_values = row.seed_values + [None] * len(json.loads(row.seeds))
         for seed, recorded in zip(json.loads(row.seeds), recorded_values, strict=False):
-            result = runner.wait([runner.submit(Job(trial_id, row.commit_sha, manifest, main,
-                                                    seed))])[0]
+            (result,) = engine.run([Job(trial_id, row.commit_sha, manifest, main, seed)])
             got = result.metrics.get(lab.config.metric)
             console.print(f"{trial_id} seed {seed}: {result.status} {lab.config.metric}="
                           f"{got} (recorded {recorded})")

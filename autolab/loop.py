@@ -1,16 +1,23 @@
-"""The experiment loop, in the order of DESIGN.md section 1:
+"""The experiment loop: a trial's stages, in order (ARCHITECTURE.md, "A trial's stages").
 
-    propose ─▶ admit ─▶ open ─▶ run ─▶ evaluate ─▶ decide ─▶ report ─▶ merge | close ─▶ record
+    propose ─▶ admit ─▶ open ─▶ execute ─▶ decide ─▶ settle
+     agent     admit     forge   engine      decide    report, merge | close, record
 
-Every decision is written ahead to AUTOLAB_HOME/pending/ before it acts, so a
-run killed at any point finishes that trial's merge, close and ledger row the
-next time it starts, without doing any of them twice.
+`Loop.start` takes one proposal through admit, open and execute; the engine
+calls `decide` when the trial's seeds are back, which either asks for
+confirming seeds (execute again) or settles the verdict. Every verdict is
+written ahead to AUTOLAB_HOME/pending/ before it acts, so a run killed at any
+point finishes that trial's report, merge or close and ledger row the next time
+it starts, without doing any of them twice.
+
+Reviews and chat commands act through four public methods, never the stages
+themselves: `enqueue` and `drain` (proposals from people), `rerun` (more seeds
+of a decided trial) and `override` (a person's keep or discard).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,6 +28,7 @@ from autolab.agents.base import Agent, Context
 from autolab.backlog import SOURCE as IDEA_SOURCE
 from autolab.backlog import Backlog
 from autolab.config import Config, Lab
+from autolab.engine import Batch, Engine
 from autolab.errors import AutolabError, BaselineError, InfraError, StaleError, UserError
 from autolab.forges.base import Forge
 from autolab.gitops import Repo, glob_regex
@@ -31,43 +39,40 @@ from autolab.progress import Progress
 from autolab.prune import PruneRule
 from autolab.records import (
     BASELINE,
+    Action,
     Job,
     LedgerRow,
     Proposal,
     RunResult,
     ScoreRow,
+    Status,
     Trial,
     Verdict,
+    baseline_id,
+    trial_number,
     utc_now,
 )
 from autolab.runners.base import Runner
 
 SEEDS_PER_TRIAL = 100   # trial n runs seeds n*100, n*100+1, ...: fresh, and reproducible
 HISTORY = 2000          # ledger rows an agent reads back; its lineage slice is separate
-COMPLETED = ("keep", "discard", "held", "stale")   # ran to a verdict on their metric
+COMPLETED = (Status.KEEP, Status.DISCARD, Status.HELD, Status.STALE)  # ran to a verdict
 PRUNE_WINDOW = 200      # the latest completed trials the prune rule learns from
 
 
 @dataclass
 class Running:
-    """A trial between its first job and its verdict."""
+    """A trial between its opening and its verdict: the one place its state lives."""
 
     trial: Trial
     number: int
     eval_sha: str
     started_at: str
     results: list[RunResult] = field(default_factory=list)
-    pending: int = 0
-    retried: set = field(default_factory=set)
     audit: PruneRule | None = None   # the rule its first seed ran without, to be replayed
 
     def seed(self, k: int) -> int:
         return self.number * SEEDS_PER_TRIAL + k
-
-
-def trial_number(trial_id: str) -> int:
-    match = re.fullmatch(r"t(\d+)", trial_id)
-    return int(match.group(1)) if match else 0
 
 
 class Loop:
@@ -78,52 +83,118 @@ class Loop:
         self.progress = progress
         self.repo = Repo(lab.root)
         self.pending = Pending(lab.home)
-        self.jobs: dict[object, tuple[Running, int]] = {}
+        self.engine = Engine(runner, progress)
+        self.running: dict[str, Running] = {}     # by trial id: what is in flight
         self.queue: list[Proposal] = []
         self._prune: tuple[int, PruneRule | None, str] | None = None  # (rows, rule, why)
         self.backlog = Backlog(lab.home)
 
-    # the run ---------------------------------------------------------------
+    # the public API ----------------------------------------------------------
     def run(self, trials: int, parallel: int, idea: str = "") -> None:
+        """Up to `trials` trials, `parallel` jobs at a time; the baseline first if main has
+        none, interrupted trials resumed, queued proposals before the agent's own."""
         self.finish_pending()
         self.ensure_baseline(parallel)
-        active = [self.resume(t) for t in self.forge.open_trials()
-                  if not self.ledger.has(t.trial_id) and not self.pending.path(t.trial_id).exists()]
+        resumed = [t for t in self.forge.open_trials() if not self.ledger.has(t.trial_id)
+                   and not self.pending.path(t.trial_id).exists()]
+        for trial in resumed:
+            self.progress.note(f"resuming {trial.trial_id}: {trial.proposal.hypothesis}")
+            self.execute(self.opened(trial), [0])
         # proposals queued before the run (a person's PR, a /try) start even when resumed
         # trials already fill the count
-        trials = max(trials, len(active) + len(self.queue))
-        started, idea_left = len(active), idea
-        self.progress.start(trials, resumed=len(active))
+        trials = max(trials, len(resumed) + len(self.queue))
+        started, idea_left = len(resumed), idea
+        self.progress.start(trials, resumed=len(resumed))
         while True:
-            while len(self.jobs) < parallel and started < trials:
-                if stop := self.out_of_budget():
+            while self.engine.busy < parallel and started < trials:
+                if stop := self.runner.out_of_budget(1 + self.config.confirm_seeds):
                     self.progress.note(f"{stop}; finishing the trials in flight")
                     trials = started
                     break
-                proposals = self.propose(min(parallel - len(self.jobs), trials - started),
+                proposals = self.propose(min(parallel - self.engine.busy, trials - started),
                                          idea_left)
                 idea_left = ""
                 if not proposals:
                     break
                 for proposal in proposals[: trials - started]:
                     started += 1
-                    self.admit_and_start(proposal)
-            if not self.jobs:
+                    self.start(proposal)
+            if not self.engine.busy:
                 if started < trials:
-                    self.progress.note(getattr(self.agent, "exhausted", "")
+                    self.progress.note(self.agent.exhausted
                                        or "the agent has no new proposals; stopping early")
                 break
-            for result in self.runner.wait(list(self.jobs)):
-                self.on_result(result)
+            self.engine.step()
         self.progress.finish(self.forge.scores())
 
-    def out_of_budget(self) -> str:
-        """Why a new trial (its first seed and its confirm seeds) could pass the runner's
-        budget, or "" when it fits; runners without a budget always fit."""
-        check = getattr(self.runner, "out_of_budget", None)
-        return check(1 + self.config.confirm_seeds) if check else ""
+    def enqueue(self, proposals: list[Proposal]) -> None:
+        """Proposals to start before the agent's own, in order."""
+        self.queue.extend(proposals)
 
-    # propose + admit + open ------------------------------------------------
+    def drain(self) -> list[LedgerRow]:
+        """Run every queued proposal (and what a lost merge race re-queues) to its verdict;
+        the ledger rows they ended as."""
+        before = set(self.ledger.ids())
+        if self.queue:
+            self.run(len(self.queue), self.config.runner.parallel)
+        return [r for r in self.ledger.rows(columns=LIGHT) if r.trial_id not in before]
+
+    def propose_idea(self, idea: str) -> list[Proposal]:
+        """The agent's proposal for a person's idea, on the current main."""
+        return self.agent.propose(self.context(1, idea))
+
+    def rerun(self, row: LedgerRow, seeds: int | None) -> LedgerRow:
+        """More seeds of `row`'s commit, judged again together with its first ones, as a new
+        trial id on the same commit and PR."""
+        trial = self.successor(row, "rerun")
+        running = self.opened(trial)
+        before = recorded_results(row, trial, running.eval_sha, self.config.metric)
+        wanted = 1 + self.config.confirm_seeds
+        fresh = self.engine.run(self.jobs(running, range(max(seeds or wanted - 1,
+                                                               wanted - len(before)))))
+        if any(r.evaluator_sha256 != row.evaluator_sha256 for r in fresh):
+            before = []  # main's evaluator changed since: its old scores don't pool
+        # judged with the first seeds first: the fresh ones are what confirms a win
+        while all(r.status == Status.OK for r in fresh) and len(before) + len(fresh) < wanted:
+            fresh += self.engine.run(self.jobs(running, [len(fresh)]))
+        failed = [r for r in fresh if r.status != Status.OK]
+        running.results = before + fresh
+        verdict = Verdict(failed[0].status, failed[0].reason) if failed else decide.judge(
+            self.config, [rows.metric(self.config, r) for r in running.results],
+            self.forge.scores()[-1], self.noise())
+        self.finish(running, verdict)
+        return self.after_settle(trial.trial_id, row)
+
+    def override(self, row: LedgerRow, kind: str, status: Status, reason: str, user: str,
+                 hypothesis: str = "") -> LedgerRow:
+        """A person's verdict over `row`'s: `status` keep (merged) or discard (closed), as a
+        new trial id on the same commit and PR; the ledger row it ended as."""
+        trial = self.successor(row, kind, **({"hypothesis": hypothesis} if hypothesis else {}))
+        flags = [*row.flags.split(","), f"override:@{user}"] if status == Status.KEEP \
+            else [f"override:@{user}"]
+        decided = replace(row, trial_id=trial.trial_id, status=status, reason=reason,
+                          branch=trial.branch, source=trial.proposal.source,
+                          parent_trial=row.trial_id, started_at=utc_now(),
+                          flags=",".join(f for f in flags if f))
+        self.settle(trial, decided, Action.MERGE if status == Status.KEEP else Action.CLOSE)
+        return self.after_settle(trial.trial_id, decided)
+
+    def discard_open(self, trial: Trial, reason: str, user: str) -> LedgerRow:
+        """Close a trial that is open with no verdict yet; it is its own ledger row."""
+        row = LedgerRow(trial_id=trial.trial_id, status=Status.DISCARD, reason=reason,
+                        commit_sha=trial.commit_sha, branch=trial.branch, pr=trial.pr,
+                        started_at=utc_now(), flags=f"override:@{user}",
+                        **rows.proposal_columns(trial.proposal))
+        self.settle(trial, row, Action.CLOSE)
+        return self.after_settle(trial.trial_id, row)
+
+    def after_settle(self, trial_id: str, fallback: LedgerRow) -> LedgerRow:
+        """Re-run what a lost merge race queued, then the row `trial_id` was recorded as."""
+        if self.queue:
+            self.run(len(self.queue), 1)
+        return (self.ledger.by_id([trial_id]) or [fallback])[0]
+
+    # propose -------------------------------------------------------------------
     def context(self, slots: int, idea: str = "") -> Context:
         main = self.forge.main_sha()
         editable = glob_regex(self.config.editable)
@@ -138,7 +209,7 @@ class Loop:
                        lineage=self.ledger.slice)
 
     def in_flight_keys(self) -> frozenset:
-        return frozenset(k for running, _ in self.jobs.values()
+        return frozenset(k for running in self.running.values()
                          for k in admit.keys(running.trial.proposal.parent_sha,
                                              running.trial.proposal.diff))
 
@@ -146,7 +217,7 @@ class Loop:
         if self.queue:
             taken, self.queue = self.queue[:slots], self.queue[slots:]
             return taken
-        drawn = None if idea else self.backlog.next_open(getattr(self.agent, "free_text", False))
+        drawn = None if idea else self.backlog.next_open(self.agent.free_text)
         if drawn is None:
             return self.agent.propose(self.context(slots, idea))
         # a queued idea goes before the agent's own; its source links its trial back to it
@@ -158,39 +229,57 @@ class Loop:
                                   source="")]
         return [replace(p, source=f"{IDEA_SOURCE}{drawn.id}") for p in proposals]
 
-    def admit_and_start(self, proposal: Proposal) -> None:
+    def start(self, proposal: Proposal) -> None:
+        """One proposal through admit, open and execute; a refusal is recorded at once."""
         trial_id = self.next_trial_id()
-        context_tried = (admit.tried(self.ledger.on_parent(proposal.parent_sha))
-                         | self.in_flight_keys())
         self.backlog.link(proposal.source, trial_id)
-        status, reason = admit.check(self.repo, self.config, proposal, context_tried)
-        revise = getattr(self.agent, "revise", None)
-        if revise and status == "rejected" and re.search(r"does not (apply|parse)", reason):
-            revised = revise(proposal, reason)  # git's error goes back to its author, once
+        admitted = self.admit(trial_id, proposal)
+        running = self.open(trial_id, admitted) if admitted else None
+        if running is not None:
+            self.execute(running, [0])
+
+    # admit ---------------------------------------------------------------------
+    def admit(self, trial_id: str, proposal: Proposal) -> Proposal | None:
+        """The proposal as admitted (maybe revised once by its author), or None when refused:
+        then its ledger row is written and no compute is spent."""
+        tried = admit.tried(self.ledger.on_parent(proposal.parent_sha)) | self.in_flight_keys()
+        refusal = admit.check(self.repo, self.config, proposal, tried)
+        if refusal is not None and refusal.revisable:
+            revised = self.agent.revise(proposal, refusal.reason)  # git's error, once
             if revised is not None:
                 proposal = revised
-                status, reason = admit.check(self.repo, self.config, proposal, context_tried)
-        if status:
-            self.record(LedgerRow(trial_id=trial_id, status=status, reason=reason,
-                                  started_at=utc_now(), **rows.proposal_columns(proposal)))
-            self.progress.ended(trial_id, status, reason, None)
-            return
+                refusal = admit.check(self.repo, self.config, proposal, tried)
+        if refusal is None:
+            return proposal
+        self.refused(trial_id, proposal, refusal.status, refusal.reason)
+        return None
+
+    def refused(self, trial_id: str, proposal: Proposal, status: Status, reason: str) -> None:
+        self.record(LedgerRow(trial_id=trial_id, status=status, reason=reason,
+                              started_at=utc_now(), **rows.proposal_columns(proposal)))
+        self.progress.ended(trial_id, status, reason, None)
+
+    # open ----------------------------------------------------------------------
+    def open(self, trial_id: str, proposal: Proposal) -> Running | None:
         try:
             trial = self.forge.open_trial(trial_id, proposal)
         except InfraError as exc:  # the forge failed, not the idea: say so in the ledger
-            self.record(LedgerRow(trial_id=trial_id, status="infra_error", reason=str(exc),
-                                  started_at=utc_now(), **rows.proposal_columns(proposal)))
-            self.progress.ended(trial_id, "infra_error", str(exc), None)
-            return
-        running = Running(trial, trial_number(trial_id), self.forge.main_sha(), utc_now())
+            self.refused(trial_id, proposal, Status.INFRA_ERROR, str(exc))
+            return None
         self.progress.opened(trial)
-        self.submit(running, 0)
+        return self.opened(trial)
 
-    def resume(self, trial: Trial) -> Running:
-        running = Running(trial, trial_number(trial.trial_id), self.forge.main_sha(), utc_now())
-        self.progress.note(f"resuming {trial.trial_id}: {trial.proposal.hypothesis}")
-        self.submit(running, 0)
-        return running
+    def opened(self, trial: Trial) -> Running:
+        return Running(trial, trial_number(trial.trial_id), self.forge.main_sha(), utc_now())
+
+    def successor(self, row: LedgerRow, kind: str, **proposal) -> Trial:
+        """A new trial id on `row`'s commit and PR, for a rerun or a person's verdict."""
+        base = Proposal(role=row.role, hypothesis=row.hypothesis, rationale=row.rationale,
+                        expected_delta=row.expected_delta or 0.0, diff=row.diff,
+                        parent_sha=row.parent_sha, source=f"{kind}:{row.trial_id}",
+                        parent_trial=row.trial_id)
+        return self.forge.successor(self.next_trial_id(), row.commit_sha, row.pr,
+                                    replace(base, **proposal))
 
     def next_trial_id(self) -> str:
         taken = [trial_number(trial_id) for trial_id in self.ledger.ids()]
@@ -198,17 +287,24 @@ class Loop:
             "--format=%(refname)", "refs/heads/autolab/", "refs/autolab/trials/").split()]
         return f"t{max(taken, default=0) + 1:04d}"
 
-    # run + evaluate --------------------------------------------------------
-    def submit(self, running: Running, k: int) -> None:
+    # execute -------------------------------------------------------------------
+    def jobs(self, running: Running, ks) -> list[Job]:
+        return [Job(running.trial.trial_id, running.trial.commit_sha, running.trial.manifest,
+                    running.eval_sha, running.seed(k), self.rule_for(running, k)) for k in ks]
+
+    def rule_for(self, running: Running, k: int) -> PruneRule | None:
         # only a first seed is ever pruned: confirming seeds are the promising ones
         rule = self.prune_rule() if k == 0 else None
         every = self.config.prune_audit_every
         if rule is not None and every and running.number % every == 0:
             running.audit, rule = rule, None   # this one runs whole; its curve checks the rule
-        job = Job(running.trial.trial_id, running.trial.commit_sha, running.trial.manifest,
-                  running.eval_sha, running.seed(k), rule)
-        self.jobs[self.runner.submit(job)] = (running, k)
-        running.pending += 1
+        return rule
+
+    def execute(self, running: Running, ks) -> None:
+        """Seeds `ks` of the trial, through the engine; `decide` gets them back together."""
+        self.running[running.trial.trial_id] = running
+        self.engine.start(Batch(tuple(self.jobs(running, ks)),
+                                done=lambda results: self.decide(running, results)))
 
     def prune_rule(self) -> PruneRule | None:
         """The pruning rule the lab has earned, rebuilt only when the ledger grew."""
@@ -223,30 +319,20 @@ class Loop:
             self._prune = (rows, made, why)
         return self._prune[1]
 
-    def on_result(self, result: RunResult) -> None:
-        handle = next(h for h, (r, _) in self.jobs.items()
-                      if r.trial.trial_id == result.job.trial_id and r.seed(_) == result.job.seed)
-        running, k = self.jobs.pop(handle)
-        running.pending -= 1
-        if result.status == "infra_error" and k not in running.retried:
-            running.retried.add(k)  # the runner failed, not the idea: once more
-            self.progress.note(f"{running.trial.trial_id}: {result.reason}; retrying")
-            self.submit(running, k)
-            return
-        running.results.append(result)
-        if running.pending:
-            return
-        failed = [r for r in running.results if r.status != "ok"]
+    # decide --------------------------------------------------------------------
+    def decide(self, running: Running, results: list[RunResult]) -> None:
+        """The verdict on the trial's seeds so far: confirm with more seeds, or settle."""
+        running.results += results
+        failed = [r for r in running.results if r.status != Status.OK]
         if failed:
             self.finish(running, Verdict(failed[0].status, failed[0].reason))
             return
-        scores = self.forge.scores()
-        verdict = decide.judge(self.config, [rows.metric(self.config, r) for r in running.results],
-                               scores[-1], self.noise())
-        if verdict.status == "promising":
+        verdict = decide.judge(self.config, [rows.metric(self.config, r)
+                                             for r in running.results],
+                               self.forge.scores()[-1], self.noise())
+        if verdict.status == Status.PROMISING:
             self.progress.note(f"{running.trial.trial_id}: {verdict.reason}")
-            for k in range(1, 1 + self.config.confirm_seeds):
-                self.submit(running, k)
+            self.execute(running, range(len(running.results), 1 + self.config.confirm_seeds))
             return
         self.finish(running, verdict)
 
@@ -262,15 +348,17 @@ class Loop:
                                             and r.status != BASELINE]
         return decide.pooled(groups)
 
-    # decide + report + merge/close + record --------------------------------
+    # settle: report, then merge | hold | close, then record ------------------------
     def finish(self, running: Running, verdict: Verdict) -> None:
+        self.running.pop(running.trial.trial_id, None)
         trial = running.trial
         row = rows.trial_row(self.config, trial, running.results, running.started_at, verdict)
-        if running.audit is not None and verdict.status in ("keep", "discard"):
+        if running.audit is not None and verdict.status in (Status.KEEP, Status.DISCARD):
             row = replace(row, **self.audited(running, verdict))
-        action = {"keep": "merge"}.get(verdict.status, "close")
-        if action == "merge" and "suspicious" in verdict.flags and self.config.hold_suspicious:
-            row, action = replace(row, status="held"), "hold"
+        action = Action.MERGE if verdict.status == Status.KEEP else Action.CLOSE
+        if action == Action.MERGE and "suspicious" in verdict.flags \
+                and self.config.hold_suspicious:
+            row, action = replace(row, status=Status.HELD), Action.HOLD
         self.settle(trial, row, action)
 
     def audited(self, running: Running, verdict: Verdict) -> dict:
@@ -281,7 +369,7 @@ class Loop:
         return dict(audit=1, would_prune=would,
                     prune_wrong=int(bool(would) and (verdict.status == "keep" or beat > 0)))
 
-    def settle(self, trial: Trial, row: LedgerRow, action: str) -> None:
+    def settle(self, trial: Trial, row: LedgerRow, action: Action) -> None:
         """Write the verdict ahead, then carry it out."""
         self.complete(self.pending.write(trial, row, action))
 
@@ -294,7 +382,7 @@ class Loop:
         """Carry out a written-ahead verdict; every step is safe to repeat."""
         trial, row, action = self.pending.read(path)
         try:
-            row = self.act(trial, row, action)
+            row = self.act(trial, row, Action(action))
         except InfraError as exc:
             # the verdict stands and its file stays, so the next run finishes this trial
             self.progress.note(f"{trial.trial_id}: {exc}; left for the next run to finish")
@@ -303,11 +391,11 @@ class Loop:
         path.unlink()
         self.progress.ended(trial.trial_id, row.status, row.reason, row.metric)
 
-    def act(self, trial: Trial, row: LedgerRow, action: str) -> LedgerRow:
+    def act(self, trial: Trial, row: LedgerRow, action: Action) -> LedgerRow:
         """Report, then merge, hold or close; the row as it ends (a lost race: stale)."""
         scores, noise = self.forge.scores(), self.noise()
         history = self.report_history(scores)
-        if action == "merge":
+        if action == Action.MERGE:
             try:
                 self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
                                                          noise))
@@ -315,11 +403,11 @@ class Loop:
                                  pages=self.pages([*history, row]))
             except StaleError as exc:
                 row = self.requeue_stale(trial, row, str(exc))
-                action = "close"
-        if action != "merge":
+                action = Action.CLOSE
+        if action != Action.MERGE:
             self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
                                                      noise))
-        if action == "close":
+        if action == Action.CLOSE:
             self.forge.close(trial, f"{row.status}: {row.reason}")
         return row
 
@@ -332,7 +420,7 @@ class Loop:
                                       source=f"rebase:{trial.trial_id}",
                                       parent_trial=trial.trial_id))
             why += "; re-queued on the new main"
-        return replace(row, status="stale", reason=f"won, but {why}")
+        return replace(row, status=Status.STALE, reason=f"won, but {why}")
 
     def record(self, row: LedgerRow) -> None:
         try:
@@ -352,7 +440,7 @@ class Loop:
         and the baseline seeds, which are all that the comment and the pages show."""
         full = self.ledger.by_id([s.trial_id for s in scores])
         if scores:
-            full += self.ledger.starting_with(f"baseline-{scores[0].commit_sha[:10]}-s")
+            full += self.ledger.starting_with(baseline_id(scores[0].commit_sha))
         by_id = {r.trial_id: r for r in full}
         return [by_id.get(r.trial_id, r) for r in self.ledger.rows(columns=LIGHT)]
 
@@ -360,33 +448,45 @@ class Loop:
         """reports/README.md and progress.svg, rendered in the merge from main's new scores."""
         return lambda frontier: report.pages(self.config, frontier, history)
 
-    # the baseline ----------------------------------------------------------
+    # the baseline ----------------------------------------------------------------
     def ensure_baseline(self, parallel: int) -> None:
+        """`baseline_seeds` seeds of main, each recorded as it ends; a runner failure is
+        retried once by the engine and, if it fails again, left for the next run to retry
+        (never recorded as main's own failure)."""
         if self.forge.scores():
             return
         main = self.forge.main_sha()
-        prefix = f"baseline-{main[:10]}-s"
+        prefix = baseline_id(main)
         manifest = manifest_at(self.repo, main, watched(self.config))
         have = {r.trial_id: r for r in self.ledger.starting_with(prefix)}
         missing = [k for k in range(self.config.baseline_seeds) if f"{prefix}{k}" not in have]
         self.progress.baseline(self.config.baseline_seeds, len(missing))
-        handles = {}
-        for k in missing:
-            job = Job(f"{prefix}{k}", main, manifest, main, k)
-            handles[self.runner.submit(job)] = job
-        while handles:
-            for result in self.runner.wait(list(handles)):
-                handles = {h: j for h, j in handles.items() if j.seed != result.job.seed}
-                row = rows.baseline_row(self.config, result, manifest)
-                self.record(row)
-                have[row.trial_id] = row
-                self.progress.ended(row.trial_id, row.status, row.reason, row.metric)
+        lost: list[RunResult] = []
+
+        def recorded(results: list[RunResult]) -> None:
+            (result,) = results
+            if result.status == Status.INFRA_ERROR:
+                lost.append(result)
+                self.progress.note(f"{result.job.trial_id}: {result.reason}")
+                return
+            row = rows.baseline_row(self.config, result, manifest)
+            self.record(row)
+            have[row.trial_id] = row
+            self.progress.ended(row.trial_id, row.status, row.reason, row.metric)
+
+        batches = [self.engine.start(Batch((Job(f"{prefix}{k}", main, manifest, main, k),),
+                                           done=recorded)) for k in missing]
+        while not all(b.complete for b in batches):
+            self.engine.step()
+        if lost:
+            raise InfraError(f"the runner failed twice on {len(lost)} baseline seed(s) "
+                             f"({lost[0].reason}); main's script is not to blame: run again")
         good = [r for r in have.values() if r.status == BASELINE]
         if len(good) < self.config.baseline_seeds:
             failed = next(r for r in have.values() if r.status != BASELINE)
             raise BaselineError(f"the baseline failed ({failed.status}: {failed.reason}); fix "
                                  f"main's script, then rerun. Log tail:\n{failed.log_tail}")
-        values = [r.metric for r in good]
+        values = [r.metric for r in good if r.metric is not None]
         mean = sum(values) / len(values)
         row = ScoreRow(trial_id="baseline", pr="", commit_sha=main, parent_sha="",
                        metric=mean, metric_std=decide.spread(values), n_seeds=len(values),
@@ -396,7 +496,20 @@ class Loop:
         self.progress.baseline_done(row)
 
 
-def pruning(config: Config, ledger: Ledger, scores: list[ScoreRow]) -> tuple[PruneRule | None, str]:
+def recorded_results(row: LedgerRow, trial: Trial, eval_sha: str,
+                     metric: str) -> list[RunResult]:
+    """A decided trial's seeds as results, so a rerun's row and report include them."""
+    values, seeds = row.seed_values, json.loads(row.seeds)
+    return [RunResult(job=Job(row.trial_id, row.commit_sha, trial.manifest, eval_sha, seed),
+                      status=Status.OK, metrics={metric: value},
+                      curve=tuple(json.loads(row.curve)) if i == 0 else (),
+                      evaluator_sha256=row.evaluator_sha256, data_sha256=row.data_sha256,
+                      runner=row.runner, gpu=row.gpu)
+            for i, (seed, value) in enumerate(zip(seeds, values, strict=False))]
+
+
+def pruning(config: Config, ledger: Ledger,
+            scores: list[ScoreRow]) -> tuple[PruneRule | None, str]:
     """The prune rule this lab has earned from its ledger, and one line on why it is on or off."""
     if not config.prune:
         return None, "pruning is off (`prune = false`)"
@@ -404,11 +517,11 @@ def pruning(config: Config, ledger: Ledger, scores: list[ScoreRow]) -> tuple[Pru
     if audit.false_rate is not None and audit.false_rate > config.prune_max_false:
         return None, (f"pruning turned itself off: {audit.line()}, above prune_max_false "
                       f"{config.prune_max_false:.0%}")
-    done = ledger.table(["trial_id"], pc.field("status").isin(COMPLETED))
+    done = ledger.table(["trial_id"], pc.field("status").isin([s.value for s in COMPLETED]))
     ids = done.column("trial_id").to_pylist()[-PRUNE_WINDOW:]
     completed = [(json.loads(r.curve), r.seed_values[0]) for r in ledger.by_id(ids)
                  if r.seed_values and r.curve != "[]"]
     baseline = [json.loads(r.curve) for r in ledger.starting_with(
-        f"baseline-{scores[0].commit_sha[:10]}-s") if r.status == BASELINE] if scores else []
+        baseline_id(scores[0].commit_sha)) if r.status == BASELINE] if scores else []
     return prune.rule(completed, baseline, config.budget_seconds, config.prune_warmup,
                       config.prune_min_trials, config.direction == "minimize")

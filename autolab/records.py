@@ -4,16 +4,62 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 
 from autolab.prune import PruneRule
 
-# Ledger statuses, beyond the baseline seeds' own rows.
-FAILURES = ("crash", "timeout", "oom", "diverged", "no_artifact", "gate_failed",
-            "integrity_mismatch", "eval_error", "infra_error")
-ENDINGS = ("keep", "discard", "held", "rejected", "duplicate", "stale", "pruned", *FAILURES)
-BASELINE = "baseline"
+
+class Status(StrEnum):
+    """How a run or a trial ended. Members are strings: the ledger stores their values."""
+
+    OK = "ok"                       # a run that trained and was scored (never a trial's end)
+    BASELINE = "baseline"           # a baseline seed's row
+    PROMISING = "promising"         # cleared the screen; confirming seeds decide
+    KEEP = "keep"
+    DISCARD = "discard"
+    HELD = "held"                   # a suspicious keep waiting for a person
+    REJECTED = "rejected"           # refused before any compute
+    DUPLICATE = "duplicate"         # a change already tried on the same parent
+    STALE = "stale"                 # won, but main moved first; re-run on the new main
+    PRUNED = "pruned"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+    OOM = "oom"
+    DIVERGED = "diverged"
+    NO_ARTIFACT = "no_artifact"
+    GATE_FAILED = "gate_failed"
+    INTEGRITY_MISMATCH = "integrity_mismatch"
+    EVAL_ERROR = "eval_error"
+    INFRA_ERROR = "infra_error"     # the runner or forge failed, not the idea
+
+
+class Action(StrEnum):
+    """What settling a verdict does on the forge."""
+
+    MERGE = "merge"
+    CLOSE = "close"
+    HOLD = "hold"
+
+
+FAILURES = (Status.CRASH, Status.TIMEOUT, Status.OOM, Status.DIVERGED, Status.NO_ARTIFACT,
+            Status.GATE_FAILED, Status.INTEGRITY_MISMATCH, Status.EVAL_ERROR,
+            Status.INFRA_ERROR)
+BASELINE = Status.BASELINE
+
+
+def trial_number(trial_id: str) -> int:
+    """t0042 -> 42; any other id (a baseline seed's, an import's) -> 0."""
+    match = re.fullmatch(r"t(\d+)", trial_id)
+    return int(match.group(1)) if match else 0
+
+
+def baseline_id(main_sha: str, seed: int | None = None) -> str:
+    """The ledger id of a baseline seed of `main_sha`, or without a seed their common prefix."""
+    prefix = f"baseline-{main_sha[:10]}-s"
+    return prefix if seed is None else f"{prefix}{seed}"
 
 
 def utc_now() -> str:

@@ -1,4 +1,5 @@
-"""The Agent protocol: what an agent reads, and the one thing it may return."""
+"""The Agent contract: what an agent reads, and what it may return (ARCHITECTURE.md, "Contracts").
+"""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from autolab.records import LedgerRow, Proposal, ScoreRow
 
 @dataclass(frozen=True)
 class Context:
-    """Everything an agent may look at when it proposes (DESIGN.md section 6)."""
+    """Everything an agent may look at when it proposes."""
 
     config: Config
     parent_sha: str
@@ -30,8 +31,25 @@ class Context:
 
 class Agent(Protocol):
     name: str
+    free_text: bool     # takes a person's idea in prose (else only `NAME=value`)
+    exhausted: str      # why it stopped proposing for this run, "" while it goes on
 
-    def propose(self, context: Context) -> list[Proposal]: ...
+    def propose(self, context: Context) -> list[Proposal]:
+        """Up to `context.slots` proposals; none when it has nothing new."""
+
+    def revise(self, proposal: Proposal, problem: str) -> Proposal | None:
+        """One more try at a proposal git could not apply or parse, given git's error."""
+
+
+class BaseAgent:
+    """The defaults of every member but `propose`: what an agent needs to declare least."""
+
+    name = ""
+    free_text = False
+    exhausted = ""
+
+    def revise(self, proposal: Proposal, problem: str) -> Proposal | None:
+        return None
 
 
 def unified_diff(path: str, old: str, new: str) -> str:

@@ -17,7 +17,7 @@ import anthropic
 
 from autolab import admit
 from autolab.agents import prompts, roles
-from autolab.agents.base import Context, unified_diff
+from autolab.agents.base import BaseAgent, Context, unified_diff
 from autolab.errors import UserError
 from autolab.records import Proposal
 
@@ -88,7 +88,7 @@ def edit_to_diff(files: dict[str, str], answer: dict) -> str:
     return "".join(unified_diff(p, files[p], t) for p, t in changed.items() if t != files[p])
 
 
-class ClaudeAgent:
+class ClaudeAgent(BaseAgent):
     name = "claude"
     free_text = True     # takes ideas in prose, not only NAME=value
 

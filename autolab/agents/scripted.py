@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from autolab.agents.base import Context
+from autolab.agents.base import BaseAgent, Context
 from autolab.records import Proposal
 
 
-class ScriptedAgent:
+class ScriptedAgent(BaseAgent):
     name = "scripted"
 
     def __init__(self, proposals: list[Proposal]):

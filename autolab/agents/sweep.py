@@ -55,7 +55,7 @@ import random
 from dataclasses import dataclass
 
 from autolab import admit, scores
-from autolab.agents.base import Context, unified_diff
+from autolab.agents.base import BaseAgent, Context, unified_diff
 from autolab.errors import UserError
 from autolab.records import FAILURES, LedgerRow, Proposal
 
@@ -279,7 +279,7 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-class SweepAgent:
+class SweepAgent(BaseAgent):
     name = "sweep"
 
     def propose(self, context: Context) -> list[Proposal]:

@@ -1,4 +1,5 @@
-"""The Forge protocol: where trials become branches and PRs, and winners merge."""
+"""The Forge contract: where trials become branches and PRs, and winners merge
+(ARCHITECTURE.md, "Contracts")."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ class Forge(Protocol):
         """reports/scores.csv on main: baseline first, current best last."""
 
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial: ...
+
+    def successor(self, trial_id: str, commit_sha: str, pr: str, proposal: Proposal) -> Trial:
+        """A new trial id on an existing commit and PR (a rerun, a person's verdict)."""
 
     def open_trials(self) -> list[Trial]:
         """Trials opened but not yet merged or closed (what a rerun resumes)."""

@@ -171,6 +171,13 @@ class GitHubForge:
                      proposal=Proposal.from_dict(proposal))
 
     # writing -----------------------------------------------------------------
+    def successor(self, trial_id: str, commit_sha: str, pr: str, proposal: Proposal) -> Trial:
+        branch = f"autolab/{trial_id}"
+        self.push(commit_sha, f"refs/heads/{branch}", "")   # the merge checks this branch
+        return Trial(trial_id=trial_id, branch=branch, pr=pr, commit_sha=commit_sha,
+                     proposal=proposal,
+                     manifest=manifest_at(self.repo, commit_sha, watched(self.lab.config)))
+
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial:
         branch = f"autolab/{trial_id}"
         commit = self.repo.commit_diff(proposal.parent_sha, proposal.diff, proposal.hypothesis)

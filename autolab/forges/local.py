@@ -91,6 +91,12 @@ class LocalForge:
         self._save(record)
         return trial_from_record(record)
 
+    def successor(self, trial_id: str, commit_sha: str, pr: str, proposal: Proposal) -> Trial:
+        self.repo.swap_ref(f"refs/heads/autolab/{trial_id}", commit_sha, None)
+        record = {**self._record(trial_id, proposal, commit_sha), "pr": pr}
+        self._save(record)
+        return trial_from_record(record)
+
     def _record(self, trial_id: str, proposal: Proposal, commit: str) -> dict:
         manifest = manifest_at(self.repo, commit, watched(self.lab.config))
         return {"trial_id": trial_id, "pr": f"local:{trial_id}", "branch": f"autolab/{trial_id}",

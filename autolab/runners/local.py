@@ -33,6 +33,7 @@ from autolab.integrity import (
     watched,
 )
 from autolab.records import Job, Manifest, RunResult
+from autolab.runners.base import BaseRunner
 from autolab.runners.contract import (
     Trained,
     clean_env,
@@ -46,7 +47,7 @@ from autolab.runners.contract import (
 )
 
 
-class LocalRunner:
+class LocalRunner(BaseRunner):
     name = "local"
 
     def __init__(self, lab: Lab, parallel: int = 1):
@@ -73,9 +74,9 @@ class LocalRunner:
     def submit(self, job: Job) -> Future:
         return self.pool.submit(self.run, job)
 
-    def wait(self, handles: list, timeout: float | None = None) -> list[RunResult]:
+    def wait(self, handles: list, timeout: float | None = None) -> list[tuple[object, RunResult]]:
         done, _ = wait_futures(handles, timeout=timeout, return_when=FIRST_COMPLETED)
-        return [f.result() for f in handles if f in done]
+        return [(f, f.result()) for f in handles if f in done]
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

@@ -31,6 +31,7 @@ from autolab.gitops import Repo
 from autolab.integrity import differences, evaluator_files, manifest_of_dir, watched
 from autolab.records import Job, RunResult
 from autolab.runners import modal_app
+from autolab.runners.base import BaseRunner
 from autolab.runners.contract import OOM, BudgetExhausted, judge_eval, judge_train, unpack
 
 POLL_S = 2.0
@@ -67,7 +68,7 @@ class Pending:
     result: RunResult | None = None
 
 
-class ModalRunner:
+class ModalRunner(BaseRunner):
     name = "modal"
 
     def __init__(self, lab: Lab, parallel: int = 1, app: modal_app.ModalApp | None = None):
@@ -126,10 +127,10 @@ class ModalRunner:
         pending.stage_started = time.monotonic()
         return pending
 
-    def wait(self, handles: list, timeout: float | None = None) -> list[RunResult]:
+    def wait(self, handles: list, timeout: float | None = None) -> list[tuple[object, RunResult]]:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            done = [p.result for p in handles if self.advance(p)]
+            done = [(p, p.result) for p in handles if self.advance(p)]
             if done or (deadline is not None and time.monotonic() >= deadline):
                 return done
             time.sleep(POLL_S)

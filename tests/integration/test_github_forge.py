@@ -24,6 +24,7 @@ from autolab.ledger import Ledger
 from autolab.loop import Loop
 from autolab.progress import Progress
 from autolab.records import BASELINE
+from autolab.runners.base import BaseRunner
 from autolab.runners.local import LocalRunner
 
 SLUG = "lab-owner/lab"
@@ -122,7 +123,7 @@ def test_merge_race_never_merges_an_unevaluated_state(github, tmp_path):
     runner = LocalRunner(lab, parallel=1)
     pushed = []
 
-    class RacingRunner:
+    class RacingRunner(BaseRunner):
         """After the first trial's first result, a person's commit lands on main."""
 
         def submit(self, job):
@@ -130,7 +131,7 @@ def test_merge_race_never_merges_an_unevaluated_state(github, tmp_path):
 
         def wait(self, handles):
             results = runner.wait(handles)
-            if not pushed and any(r.job.trial_id == "t0001" for r in results):
+            if not pushed and any(r.job.trial_id == "t0001" for _handle, r in results):
                 git(other, "pull", "-q", "--ff-only", "origin", "main")
                 (other / "NOTES.md").write_text("a person's change\n")
                 git(other, "add", "NOTES.md")

@@ -121,7 +121,7 @@ def test_local_train_and_evaluate_give_a_valid_result(tmp_path):
     cloud = Cloud(lab, tmp_path / "volume")
     runner = ModalRunner(lab, app=cloud.app)
     main = Repo(lab.root).rev("main")
-    [result] = runner.wait([runner.submit(job_at(lab, main))])
+    [(_handle, result)] = runner.wait([runner.submit(job_at(lab, main))])
     assert result.status == "ok", (result.reason, result.log_tail)
     assert isinstance(result.metrics["score"], float) and result.metrics["params"] == 7
     assert [p["step"] for p in result.curve] == [0, 1, 2, 3, 4]
@@ -177,13 +177,13 @@ def test_budget_stops_submitting_before_the_cap(tmp_path):
     assert cloud.spawned == [cloud.real.train, cloud.real.train]
     done = []
     while len(done) < 2:
-        done += runner.wait([first, second], timeout=0)
+        done += [result for _handle, result in runner.wait([first, second], timeout=0)]
     assert {r.status for r in done} == {"ok"}
     assert all(r.metrics["gpu_usd"] == 40.0 and r.metrics["gpu_seconds"] == 40.0
                for r in done)     # train + evaluate, 20 s each on one GPU, at $1 a second
     assert runner.spent_s == 80 and not runner.reserved
     third = runner.submit(job_at(lab, main, seed=2))   # $80 spent + $180 fits under $400
-    assert runner.wait([third])[0].status == "ok"
+    assert runner.wait([third])[0][1].status == "ok"
 
 
 def test_loop_stops_starting_trials_at_the_cap(tmp_path):

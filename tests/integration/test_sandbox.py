@@ -209,7 +209,8 @@ def test_network_true_is_recorded_in_the_ledger(tmp_path):
     assert "sandbox: bwrap+network (auto:" in proc.stdout and "with network" in proc.stdout
     row = rows_of(lab)["t0001"]
     assert row.sandbox == "bwrap+network" and row.status == "discard", row.reason
-    assert listener.received == [b"exfiltrated"]
+    # one connection per seed it ran (a neutral change may earn confirming seeds)
+    assert listener.received == [b"exfiltrated"] * len(json.loads(row.seeds))
 
 
 def test_unconfined_the_same_trials_do_gain(tmp_path):

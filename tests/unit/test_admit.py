@@ -41,8 +41,10 @@ def new_file(path: str, body: str, mode: str = "100644") -> str:
 
 
 def check(world, diff, seen=frozenset(), config=None, parent=None):
+    """(status, reason) of the refusal, ("", "") when admitted."""
     root, repo, cfg, head = world
-    return admit.check(repo, config or cfg, propose(diff, parent or head), seen)
+    refusal = admit.check(repo, config or cfg, propose(diff, parent or head), seen)
+    return ("", "") if refusal is None else (refusal.status, refusal.reason)
 
 
 def test_good_diff_is_admitted(world):
@@ -197,8 +199,8 @@ def test_same_diff_on_another_parent_is_admitted(world, tmp_path):
     diff = edit(root, TRAIN, "LR = 0.04", "LR = 0.02")
     cfg = load(root).config
     seen = admit.keys(first, diff)
-    assert admit.check(repo, cfg, propose(diff, first), seen)[0] == "duplicate"
-    assert admit.check(repo, cfg, propose(diff, second), seen) == ("", "")
+    assert admit.check(repo, cfg, propose(diff, first), seen).status == "duplicate"
+    assert admit.check(repo, cfg, propose(diff, second), seen) is None
 
 
 # the keys ---------------------------------------------------------------------

@@ -364,8 +364,8 @@ def test_two_near_misses_are_paired_once(lab):
     for p in pairs:
         assert admit.single_assignment(p.diff) is None and "came close" in p.rationale
         assert applies(lab, p.diff), p.diff
-        assert admit.check(repo, config, p, ctx.tried) == ("", "")
-        assert admit.check(repo, config, p, admit.keys(p.parent_sha, p.diff))[0] == "duplicate"
+        assert admit.check(repo, config, p, ctx.tried) is None
+        assert admit.check(repo, config, p, admit.keys(p.parent_sha, p.diff)).status == "duplicate"
     tried = ctx.tried | {k for p in pairs for k in admit.keys(p.parent_sha, p.diff)}
     assert SweepAgent().propose(dataclasses.replace(ctx, slots=10, tried=tried)) == []
 
