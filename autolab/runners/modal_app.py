@@ -17,6 +17,7 @@ autolab's source, and why `.local()` runs them here exactly as a container would
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 import modal
 
 from autolab.config import Config
+from autolab.errors import UserError
 from autolab.runners.contract import (
     Trained,
     clean_env,
@@ -45,6 +47,9 @@ DATA = "/data"          # where the Volume, or one sub-path of it, is mounted
 SETUP_S = 60            # unpacking, packing and exiting, beyond the lab's own deadline
 PREPARE_S = 3600
 VOLUME = modal.Volume.from_name(VOLUME_NAME, create_if_missing=True)   # lazy: no network yet
+# The oldest modal whose API `build` uses: Volume.with_mount_options came in 1.5 and
+# single_use_containers in 1.3. pyproject.toml's `modal>=` floors say the same.
+MODAL_FLOOR = (1, 5)
 
 
 @dataclass(frozen=True)
@@ -150,8 +155,18 @@ def evaluate_trial(evaluator: bytes, artifact: bytes, command: str, seed: int,
         return EvalRun(code, text, tail(log), eval_s, time.monotonic() - started)
 
 
+def check_version(version: str) -> None:
+    """An older modal fails deep inside `build` with a TypeError; say what to install instead."""
+    found = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+    if found < MODAL_FLOOR:
+        floor = ".".join(map(str, MODAL_FLOOR))
+        raise UserError(f"the modal runner needs modal>={floor}, but modal {version} is "
+                        f"installed; run `pip install 'modal>={floor},<2'`")
+
+
 def build(config: Config, parallel: int = 1) -> ModalApp:
     """The App for this lab; builds objects only, so it needs no network or token."""
+    check_version(modal.__version__)
     spec = Spec.of(config, parallel)
     image = modal.Image.debian_slim(python_version=spec.python)
     if spec.pip:

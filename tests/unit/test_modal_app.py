@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import modal.exception
 import pytest
 from conftest import make_lab
 
 from autolab import config
-from autolab.errors import ConfigError
+from autolab.errors import ConfigError, UserError
 from autolab.runners import modal_app
 from autolab.runners.modal import failure, gpu_price
 
@@ -87,3 +89,15 @@ def test_runner_keys_are_read_from_the_config(tmp_path):
 def test_modal_failures_get_the_design_labels(exc, status):
     label, reason = failure(exc)
     assert label == status and type(exc).__name__ in reason and "\n" not in reason
+
+
+def test_the_declared_modal_floor_is_the_one_the_app_needs():
+    # modal 1.4.1 has no Volume.with_mount_options and 1.2 no single_use_containers (checked
+    # against their wheels); build() refuses them in one line instead of a TypeError inside
+    text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    floor = ".".join(map(str, modal_app.MODAL_FLOOR))
+    assert re.findall(r'"modal([^"]*)"', text) == [f">={floor},<2"] * 2     # modal and dev
+    with pytest.raises(UserError, match=rf"needs modal>={floor}, but modal 1\.4\.1 is "):
+        modal_app.check_version("1.4.1")
+    modal_app.check_version(f"{floor}.0")
+    modal_app.check_version(modal.__version__)
