@@ -6,7 +6,9 @@ training ends well, main's evaluator tree and the artifact go to `evaluate_trial
 Both stages are labelled by the same contract as the local runner. Modal's own
 failures become labels too: its timeout is `timeout`, a lost or preempted input
 is `infra_error` (the loop retries those once), a container killed for memory is
-`oom`.
+`oom`. A job Modal does not take (the App would not start, the network is down) is
+`infra_error` too, and the next job starts the App afresh; when the retry fails as
+well, the run stops with one line and its open trials resume on the next run.
 
 Every job holds a reservation of its worst case (both functions running to their
 hard timeouts) until it ends and its measured GPU-seconds replace it, so no
@@ -26,7 +28,7 @@ from pathlib import Path
 import modal.exception
 
 from autolab.config import Lab, RunnerConfig
-from autolab.errors import ConfigError, UserError
+from autolab.errors import ConfigError, InfraError, UserError
 from autolab.gitops import Repo
 from autolab.integrity import differences, evaluator_files, manifest_of_dir, watched
 from autolab.records import Job, RunResult
@@ -34,6 +36,7 @@ from autolab.runners import modal_app
 from autolab.runners.contract import OOM, BudgetExhausted, judge_eval, judge_train, unpack
 
 POLL_S = 2.0
+STARTS_IN_A_ROW = 2     # a job and the loop's one retry of it: Modal is down, stop the run
 # USD per GPU-hour, Modal's list prices when this was written; set
 # `[tool.autolab.runner].usd_per_gpu_hour` when yours differ.
 USD_PER_GPU_HOUR = {"T4": 0.59, "L4": 0.80, "A10G": 1.10, "A10": 1.10, "L40S": 1.95,
@@ -80,6 +83,7 @@ class ModalRunner:
         self.spent_s = 0.0          # container seconds of finished stages
         self.reserved: dict[int, float] = {}
         self.running = None         # the ephemeral App, started at the first real submit
+        self.failed_starts = 0      # submits in a row that Modal did not take
         self._evaluators: dict[str, tuple[bytes, str, str, str]] = {}
 
     # budget ------------------------------------------------------------------
@@ -122,9 +126,23 @@ class ModalRunner:
         except UserError:
             raise
         except Exception as exc:    # Modal or the network, not the idea
-            return self.end(pending, "infra_error", f"could not start training: {exc!r}"[:300])
+            return self.not_started(pending, exc)
+        self.failed_starts = 0
         pending.stage_started = time.monotonic()
         return pending
+
+    def not_started(self, p: Pending, exc: Exception) -> Pending:
+        """A job Modal did not take: `infra_error`, which the loop retries once; after
+        STARTS_IN_A_ROW such failures in a row, stop the run rather than fail every trial."""
+        self.failed_starts += 1
+        what = f"{type(exc).__name__}: {exc}"[:300]
+        if self.failed_starts >= STARTS_IN_A_ROW:
+            self.reserved.pop(id(p), None)
+            raise InfraError(f"Modal did not take a job {self.failed_starts} times in a row "
+                             f"({what}); stopping. Trials in flight stay open and resume on the "
+                             "next `autolab run`; check the network and https://status.modal.com")
+        return self.end(p, "infra_error", f"could not start the job on Modal ({what}); the "
+                        "next submit starts the App again")
 
     def wait(self, handles: list, timeout: float | None = None) -> list[RunResult]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -141,14 +159,16 @@ class ModalRunner:
 
     # one job -----------------------------------------------------------------
     def start(self) -> None:
-        if self.running is None:
-            self.running = self.modal.app.run()
-            try:
-                self.running.__enter__()
-            except modal.exception.AuthError as exc:
-                self.running = None
-                raise UserError(f"Modal refused the token ({exc}); run `modal token new` or "
-                                "set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET") from None
+        if self.running is not None:
+            return
+        context = self.modal.app.run()
+        try:
+            context.__enter__()
+        except modal.exception.AuthError as exc:
+            raise UserError(f"Modal refused the token ({exc}); run `modal token new` or "
+                            "set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET") from None
+        # kept only once entered: after any failed start the next job starts it afresh
+        self.running = context
 
     def advance(self, p: Pending) -> bool:
         """Move `p` on if its stage finished; True once it has a result."""
@@ -171,9 +191,14 @@ class ModalRunner:
                 self.end(p, failed.status, failed.reason)
                 return True
             evaluator, _, key, _ = self.evaluator(p.job.eval_sha)
-            p.call = self.modal.evaluate.spawn(
-                evaluator, output.artifact, self.config.evaluate_command, p.job.seed,
-                self.config.timeout_seconds - output.trained.train_s, key)
+            try:
+                p.call = self.modal.evaluate.spawn(
+                    evaluator, output.artifact, self.config.evaluate_command, p.job.seed,
+                    self.config.timeout_seconds - output.trained.train_s, key)
+            except Exception as exc:    # the network between the stages, not the idea
+                self.end(p, "infra_error", f"could not start the evaluation on Modal "
+                         f"({type(exc).__name__}: {exc})"[:300])
+                return True
             p.stage_started = time.monotonic()
             return False
         judged = judge_eval(output.code, output.result, self.config.metric,

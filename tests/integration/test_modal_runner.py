@@ -15,6 +15,7 @@ import tarfile
 from contextlib import nullcontext
 from pathlib import Path
 
+import modal.exception
 import pytest
 from click.testing import CliRunner
 from conftest import git, make_lab
@@ -23,6 +24,7 @@ from rich.console import Console
 from autolab import config
 from autolab.agents.sweep import SweepAgent
 from autolab.cli import cli
+from autolab.errors import InfraError
 from autolab.forges.local import LocalForge
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
@@ -92,6 +94,27 @@ class Cloud:
             prepare=Function(self.real.prepare, volume, self),
             train=Function(self.real.train, volume / "train", self),
             evaluate=Function(self.real.evaluate, volume / "heldout", self))
+
+
+class FlakyApp:
+    """The App as `modal.App.run()` gives it when Modal cannot be reached: its first `fails`
+    starts raise what the client raises after its connection deadline."""
+
+    def __init__(self, fails: int):
+        self.fails, self.starts = fails, 0
+
+    def run(self):
+        return self
+
+    def __enter__(self):
+        self.starts += 1
+        if self.starts <= self.fails:
+            raise modal.exception.ConnectionError("Deadline exceeded: could not connect to "
+                                                  "api.modal.com")
+        return self
+
+    def __exit__(self, *exc):
+        return None
 
 
 def spy_lab(root: Path, **table) -> config.Lab:
@@ -222,3 +245,41 @@ def test_dry_run_builds_and_prints_without_an_account(tmp_path, monkeypatch):
     assert not (lab.home / "work").exists() and not Ledger(Repo(lab.root), lab.home).rows()
     local = CliRunner().invoke(cli, ["run", "--dry-run", "--lab", str(lab.root)])
     assert local.exit_code == 2 and "remote runner" in local.output
+
+
+def test_a_failed_start_is_tried_again_on_the_next_job(tmp_path):
+    lab = spy_lab(tmp_path / "lab")
+    cloud = Cloud(lab, tmp_path / "volume")
+    app = FlakyApp(fails=1)
+    runner = ModalRunner(lab, app=dataclasses.replace(cloud.app, app=app))
+    main = Repo(lab.root).rev("main")
+    [failed] = runner.wait([runner.submit(job_at(lab, main, seed=0))])
+    assert failed.status == "infra_error" and "ConnectionError" in failed.reason
+    assert "next submit starts the App again" in failed.reason and not runner.reserved
+    [result] = runner.wait([runner.submit(job_at(lab, main, seed=1))])
+    assert result.status == "ok", result.reason
+    assert app.starts == 2 and cloud.spawned == [cloud.real.train, cloud.real.evaluate]
+
+
+def test_an_unreachable_modal_stops_the_run_and_its_trial_resumes(tmp_path):
+    lab = spy_lab(tmp_path / "lab")
+    cloud = Cloud(lab, tmp_path / "volume")
+    ledger = Ledger(Repo(lab.root), lab.home)
+
+    def loop(app, out):
+        runner = ModalRunner(lab, app=dataclasses.replace(cloud.app, app=app))
+        return Loop(lab, LocalForge(lab), runner, SweepAgent(), ledger,
+                    Progress(Console(file=out, width=300), lab.config.metric))
+
+    loop(FlakyApp(fails=0), io.StringIO()).ensure_baseline(1)
+    out, down = io.StringIO(), FlakyApp(fails=2)
+    with pytest.raises(InfraError, match="did not take a job 2 times in a row"):
+        loop(down, out).run(trials=3, parallel=1)
+    assert "t0001: could not start the job on Modal (ConnectionError" in out.getvalue()
+    assert down.starts == 2 and not [r for r in ledger.rows() if r.trial_id.startswith("t")]
+    assert [t.trial_id for t in LocalForge(lab).open_trials()] == ["t0001"]
+    out = io.StringIO()
+    loop(FlakyApp(fails=0), out).run(trials=1, parallel=1)
+    assert "resuming t0001" in out.getvalue()
+    [row] = [r for r in ledger.rows() if r.trial_id.startswith("t")]
+    assert row.trial_id == "t0001" and row.status in ("keep", "discard"), row.reason
