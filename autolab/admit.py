@@ -87,7 +87,7 @@ def check(repo: Repo, config: Config, proposal: Proposal, seen: frozenset) -> tu
     """("", "") when admitted, else (status, one-line reason)."""
     diff = proposal.diff
     if not diff.strip():
-        return "rejected", "the proposal carries an empty diff"
+        return "rejected", proposal.unusable or "the proposal carries an empty diff"
     if keys(proposal.parent_sha, diff) & seen:
         return "duplicate", "the same change was already tried on this parent"
     if re.search(r"^(new|old|deleted) file mode 120000|^new mode 120000", diff, re.M):

@@ -6,10 +6,12 @@ lazy so a lab that never names `github` never needs PyGithub installed.
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 
 from autolab.config import Lab
 from autolab.errors import UserError
+from autolab.spend import Spend
 
 FORGES = {"local": "autolab.forges.local:LocalForge",
           "github": "autolab.forges.github:GitHubForge"}
@@ -34,9 +36,17 @@ def forge(name: str, lab: Lab):
     return _load(FORGES, "forge", name)(lab)
 
 
-def runner(name: str, lab: Lab, parallel: int):
-    return _load(RUNNERS, "runner", name)(lab, parallel=parallel)
+def _shared(cls, spend: Spend | None) -> dict:
+    """The run's spend counter, for the parts that spend money (their `spend` parameter)."""
+    takes = "spend" in inspect.signature(cls).parameters
+    return {"spend": spend} if spend is not None and takes else {}
 
 
-def agent(name: str, lab: Lab):
-    return _load(AGENTS, "agent", name)()
+def runner(name: str, lab: Lab, parallel: int, spend: Spend | None = None):
+    cls = _load(RUNNERS, "runner", name)
+    return cls(lab, parallel=parallel, **_shared(cls, spend))
+
+
+def agent(name: str, lab: Lab, spend: Spend | None = None):
+    cls = _load(AGENTS, "agent", name)
+    return cls(**_shared(cls, spend))

@@ -29,7 +29,7 @@ def proposal_columns(p: Proposal) -> dict:
     return dict(parent_trial=p.parent_trial, parent_sha=p.parent_sha, source=p.source,
                 role=p.role, hypothesis=p.hypothesis, rationale=p.rationale,
                 expected_delta=p.expected_delta, diff=p.diff, tokens_in=p.tokens_in,
-                tokens_out=p.tokens_out, cost_usd=p.cost_usd)
+                tokens_out=p.tokens_out, cost_usd=p.cost_usd, agent_usd=p.cost_usd)
 
 
 def thin(curve) -> list:
