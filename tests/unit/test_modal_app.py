@@ -57,6 +57,12 @@ def test_training_is_closed_and_sees_only_the_train_split(no_modal_account, lab)
     assert (mounts["train"].sub_path, mounts["train"].read_only) == ("train", True)
     assert (mounts["evaluate"].sub_path, mounts["evaluate"].read_only) == ("heldout", True)
     assert built.prepare._spec_.gpus is None    # data preparation needs no GPU
+    # request = limit, so what Modal bills for CPU and memory is known before the job
+    for spec in (train, evaluate, built.prepare._spec_):
+        assert spec.cpu == (modal_app.CPU_CORES,) * 2
+        assert spec.memory == (modal_app.MEMORY_MIB,) * 2
+    sized = modal_app.build(with_runner(cfg, cpu=2.0, memory_mib=4096))
+    assert (sized.train._spec_.cpu, sized.train._spec_.memory) == ((2.0, 2.0), (4096, 4096))
 
 
 def test_price_table_and_override(lab):
