@@ -354,13 +354,19 @@ class Loop:
         have = {r.trial_id: r for r in self.ledger.starting_with(prefix)}
         missing = [k for k in range(self.config.baseline_seeds) if f"{prefix}{k}" not in have]
         self.progress.baseline(self.config.baseline_seeds, len(missing))
-        handles = {}
+        handles, retried = {}, set()
         for k in missing:
             job = Job(f"{prefix}{k}", main, manifest, main, k)
             handles[self.runner.submit(job)] = job
         while handles:
             for result in self.runner.wait(list(handles)):
                 handles = {h: j for h, j in handles.items() if j.seed != result.job.seed}
+                if result.status == "infra_error" and result.job.seed not in retried:
+                    # as for a trial: once more, since a recorded seed is never rerun
+                    retried.add(result.job.seed)
+                    self.progress.note(f"{result.job.trial_id}: {result.reason}; retrying")
+                    handles[self.runner.submit(result.job)] = result.job
+                    continue
                 row = rows.baseline_row(self.config, result, manifest)
                 self.record(row)
                 have[row.trial_id] = row

@@ -344,3 +344,20 @@ def test_an_unreachable_modal_stops_the_run_and_its_trial_resumes(tmp_path):
     assert "resuming t0001" in out.getvalue()
     [row] = [r for r in ledger.rows() if r.trial_id.startswith("t")]
     assert row.trial_id == "t0001" and row.status in ("keep", "discard"), row.reason
+
+
+def test_an_unreachable_modal_at_the_baseline_records_no_seed(tmp_path):
+    lab = spy_lab(tmp_path / "lab")
+    cloud = Cloud(lab, tmp_path / "volume")
+    ledger = Ledger(Repo(lab.root), lab.home)
+
+    def loop(app):
+        runner = ModalRunner(lab, app=dataclasses.replace(cloud.app, app=app))
+        return Loop(lab, LocalForge(lab), runner, SweepAgent(), ledger,
+                    Progress(Console(file=io.StringIO()), lab.config.metric))
+
+    with pytest.raises(InfraError, match="2 times in a row"):
+        loop(FlakyApp(fails=2)).ensure_baseline(1)
+    assert not ledger.rows()    # a recorded infra_error seed would never be run again
+    loop(FlakyApp(fails=0)).ensure_baseline(1)
+    assert [r.status for r in ledger.rows()] == ["baseline"] * lab.config.baseline_seeds
