@@ -97,7 +97,7 @@ def check(repo: Repo, config: Config, proposal: Proposal, seen: frozenset) -> Re
     diff = proposal.diff
     rejected = Status.REJECTED
     if not diff.strip():
-        return Refusal(rejected, "the proposal carries an empty diff")
+        return Refusal(rejected, proposal.unusable or "the proposal carries an empty diff")
     if keys(proposal.parent_sha, diff) & seen:
         return Refusal(Status.DUPLICATE, "the same change was already tried on this parent")
     if re.search(r"^(new|old|deleted) file mode 120000|^new mode 120000", diff, re.M):

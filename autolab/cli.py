@@ -28,6 +28,7 @@ from autolab.ledger import Ledger
 from autolab.loop import Loop, pruning
 from autolab.progress import Progress
 from autolab.records import BASELINE, Job
+from autolab.spend import Spend
 
 console = Console(highlight=False)
 STATUS_CURVES = 500
@@ -55,10 +56,12 @@ def run_lock(lab: Lab):
 
 def build_loop(lab: Lab, forge: str, runner: str, agent: str, parallel: int) -> Loop:
     repo = Repo(lab.root)
-    built = registry.runner(runner, lab, parallel)
     progress = Progress(console, lab.config.metric)
+    # one counter, so the agent's tokens and the runner's compute share max_usd
+    spend = Spend(lab.config.budget.max_usd, say=progress.note)
+    built = registry.runner(runner, lab, parallel, spend)
     progress.note(built.confinement())
-    return Loop(lab, registry.forge(forge, lab), built, registry.agent(agent, lab),
+    return Loop(lab, registry.forge(forge, lab), built, registry.agent(agent, lab, spend),
                 Ledger(repo, lab.home), progress)
 
 

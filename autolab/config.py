@@ -27,6 +27,12 @@ class RunnerConfig:
     usd_per_gpu_hour: float = 0.0   # 0: the runner's own price table for `gpu`
     sandbox: str = "auto"           # local runner: auto | bwrap | none (autolab/sandbox.py)
     network: bool = False           # local runner: may trial code reach the network?
+    # modal runner: each container's CPU cores and memory, as request and limit, so the
+    # bill is known; 0: the runner's defaults. Prices 0: its table (autolab/runners/modal.py)
+    cpu: float = 0.0
+    memory_mib: int = 0
+    usd_per_cpu_core_hour: float = 0.0
+    usd_per_gib_hour: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,9 @@ class AgentConfig:
     kind: str = "sweep"
     model: str = ""
     roles: tuple[str, ...] = ()
+    # USD per million tokens for `model`; 0: the agent's table (autolab/agents/claude.py)
+    usd_per_mtok_input: float = 0.0
+    usd_per_mtok_output: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,9 @@ def parse(table: dict, where: str) -> Config:
     if config.runner.sandbox not in SANDBOXES:
         raise ConfigError(f"{where}: `runner.sandbox` must be one of "
                           f"{', '.join(map(repr, SANDBOXES))}, got {config.runner.sandbox!r}")
+    if (config.agent.usd_per_mtok_input > 0) != (config.agent.usd_per_mtok_output > 0):
+        raise ConfigError(f"{where}: set both `agent.usd_per_mtok_input` and "
+                          "`agent.usd_per_mtok_output`, or neither")
     return config
 
 

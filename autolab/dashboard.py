@@ -63,6 +63,15 @@ class Summary:
     compute_s: float
     anomalies: list[Anomaly]
     audit: Audit        # how often the prune rule would have stopped a winner
+    # cost_usd in parts; rows written before the ledger kept them count in neither
+    agent_usd: float = 0.0
+    gpu_usd: float = 0.0
+    cpu_usd: float = 0.0
+    startup_s: float = 0.0
+
+    @property
+    def compute_usd(self) -> float:
+        return self.gpu_usd + self.cpu_usd
 
 
 def rates(rows: list[LedgerRow], key: str) -> list[Rate]:
@@ -145,13 +154,18 @@ def summarize(rows: list[LedgerRow]) -> Summary:
                    tokens=sum(r.tokens_in + r.tokens_out for r in rows),
                    gpu_s=sum(r.train_s + r.eval_s for r in rows if r.gpu),
                    compute_s=sum(r.train_s + r.eval_s for r in rows),
-                   anomalies=anomalies(trials), audit=Audit.of(trials))
+                   anomalies=anomalies(trials), audit=Audit.of(trials),
+                   **{part: sum(getattr(r, part) or 0.0 for r in rows)     # None: older rows
+                      for part in ("agent_usd", "gpu_usd", "cpu_usd", "startup_s")})
 
 
 def essentials(summary: Summary) -> list[str]:
     """The dashboard's headline numbers as plain lines, for `autolab status`."""
-    lines = [f"cost ${summary.cost_usd:.2f}, {summary.tokens} tokens, "
-             f"{summary.compute_s:.0f} compute-seconds ({summary.gpu_s:.0f} on GPUs)"]
+    lines = [f"cost ${summary.cost_usd:.2f}: agent ${summary.agent_usd:.2f} "
+             f"({summary.tokens} tokens) + runner ${summary.compute_usd:.2f} (GPU "
+             f"${summary.gpu_usd:.2f}, CPU and memory ${summary.cpu_usd:.2f}, "
+             f"{summary.startup_s:.0f} s of start-up); {summary.compute_s:.0f} "
+             f"compute-seconds ({summary.gpu_s:.0f} on GPUs)"]
     lines += [f"role {r.name}: {r.trials} trials, {r.kept} kept ({r.keep_rate:.0%}), "
               f"{r.failed} failed ({r.fail_rate:.0%})" for r in summary.roles]
     if summary.audit.audited:

@@ -82,6 +82,7 @@ class Proposal:
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
+    unusable: str = ""      # why an answer carries no diff (a refusal's text, a cut-off)
 
     @classmethod
     def from_dict(cls, data: dict) -> Proposal:
@@ -204,6 +205,11 @@ class LedgerRow:
     audit: int = 0                  # 1: its first seed ran unpruned, to check the prune rule
     would_prune: str = ""           # what that rule would have said ("" = let it run)
     prune_wrong: int = 0            # 1: that prune would have stopped a trial beating the best
+    # cost_usd in parts (older rows read None): the agent's tokens, and the runner's bill
+    agent_usd: float = 0.0
+    gpu_usd: float = 0.0
+    cpu_usd: float = 0.0            # CPU cores and memory, start-up included
+    startup_s: float = 0.0          # billed container start-up, within the compute above
 
     @classmethod
     def columns(cls) -> list[str]:

@@ -29,7 +29,7 @@ def proposal_columns(p: Proposal) -> dict:
     return dict(parent_trial=p.parent_trial, parent_sha=p.parent_sha, source=p.source,
                 role=p.role, hypothesis=p.hypothesis, rationale=p.rationale,
                 expected_delta=p.expected_delta, diff=p.diff, tokens_in=p.tokens_in,
-                tokens_out=p.tokens_out, cost_usd=p.cost_usd)
+                tokens_out=p.tokens_out, cost_usd=p.cost_usd, agent_usd=p.cost_usd)
 
 
 def thin(curve) -> list:
@@ -47,7 +47,7 @@ def trial_row(config: Config, trial: Trial, results: list[RunResult], started_at
         if values:
             secondary[name] = sum(values) / len(values)
     # what the trial cost, whatever its end: the agent's tokens plus every seed's compute
-    compute_usd = sum(r.metrics.get("gpu_usd", 0.0) for r in results)
+    compute = compute_columns(results)
     row = LedgerRow(
         trial_id=trial.trial_id, status=verdict.status, reason=verdict.reason,
         commit_sha=trial.commit_sha, branch=trial.branch, pr=trial.pr,
@@ -63,11 +63,21 @@ def trial_row(config: Config, trial: Trial, results: list[RunResult], started_at
         train_s=sum(r.train_s for r in results), eval_s=sum(r.eval_s for r in results),
         wall_s=sum(r.wall_s for r in results),
         log_tail="\n".join(r.log_tail for r in results if r.status != "ok")[-4000:])
-    return replace(row, cost_usd=trial.proposal.cost_usd + compute_usd)
+    return replace(row, cost_usd=trial.proposal.cost_usd + compute["gpu_usd"]
+                   + compute["cpu_usd"], **compute)
+
+
+def compute_columns(results: list[RunResult]) -> dict:
+    """The runner's bill in its parts, summed over the seeds (runners that bill nothing: 0)."""
+    total = {key: sum(r.metrics.get(key, 0.0) for r in results)
+             for key in ("gpu_usd", "cpu_usd", "startup_seconds")}
+    return dict(gpu_usd=total["gpu_usd"], cpu_usd=total["cpu_usd"],
+                startup_s=total["startup_seconds"])
 
 
 def baseline_row(config: Config, result: RunResult, manifest: Manifest) -> LedgerRow:
     ok = result.status == "ok"
+    compute = compute_columns([result])
     return LedgerRow(
         trial_id=result.job.trial_id, status=BASELINE if ok else result.status,
         reason=result.reason, commit_sha=result.job.commit_sha, source="baseline",
@@ -79,7 +89,8 @@ def baseline_row(config: Config, result: RunResult, manifest: Manifest) -> Ledge
         evaluator_sha256=result.evaluator_sha256, data_sha256=result.data_sha256,
         runner=result.runner, gpu=result.gpu, sandbox=result.sandbox,
         started_at=utc_now(), train_s=result.train_s,
-        eval_s=result.eval_s, wall_s=result.wall_s, log_tail="" if ok else result.log_tail)
+        eval_s=result.eval_s, wall_s=result.wall_s, log_tail="" if ok else result.log_tail,
+        cost_usd=compute["gpu_usd"] + compute["cpu_usd"], **compute)
 
 
 def score_row(trial: Trial, row: LedgerRow, scores: list[ScoreRow]) -> ScoreRow:

@@ -4,8 +4,11 @@ Each slot the planner gives a role becomes one Messages API call whose only
 possible answer is the `propose_change` tool (strict schema). The program and
 the script are a cached prefix; the lineage slice and the task follow. The SDK
 retries 429 and 5xx itself; what still fails stops the run cleanly, and so
-does the run's spending cap. A refusal or an empty answer is returned as a
-proposal with no diff, which admission records as a `rejected` row.
+does the run's spending cap (autolab/spend.py, shared with the runner). An
+answer cut off at `max_tokens` is asked once more with a larger limit, and its
+edit is never applied; a refusal, a second cut-off or an empty answer is
+returned as a proposal with no diff, which admission records as a `rejected`
+row whose reason says why (a refusal's own text).
 """
 
 from __future__ import annotations
@@ -18,25 +21,49 @@ import anthropic
 from autolab import admit
 from autolab.agents import prompts, roles
 from autolab.agents.base import BaseAgent, Context, unified_diff
+from autolab.config import AgentConfig
 from autolab.errors import UserError
 from autolab.records import Proposal
+from autolab.spend import Spend
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 MAX_TOKENS = 8192
+# a cut-off answer is asked once more with this limit: near the most the SDK sends without
+# streaming (it refuses requests it expects to pass 10 minutes, above 21,333 tokens)
+RETRY_MAX_TOKENS = 20_000
 MAX_RETRIES = 4          # the SDK's own backoff on 429, 5xx and dropped connections
 ATTEMPTS_PER_SLOT = 2    # a slot whose answer repeats a tried idea is asked once more
 TOOL = "propose_change"
-# USD per million tokens (input, output), by model prefix; the longest match wins.
-PRICES = {"claude-opus-4-5": (5.0, 25.0), "claude-opus-4-6": (5.0, 25.0),
-          "claude-opus-4": (15.0, 75.0), "claude-sonnet-4": (3.0, 15.0),
-          "claude-haiku-4-5": (1.0, 5.0)}
-CACHE_WRITE, CACHE_READ = 1.25, 0.1     # multiples of the input price (5-minute cache)
+# USD per million tokens (input, output) by exact model id: Anthropic's list prices
+# (platform.claude.com/docs/en/about-claude/pricing) on PRICES_DATE. A model not here is
+# priced as the dearest, and the run says so once; `usd_per_mtok_input` and
+# `usd_per_mtok_output` in [tool.autolab.agent] override the table for `model`.
+PRICES_DATE = "2026-10-10"
+PRICES = {
+    **dict.fromkeys(("claude-opus-4-0", "claude-opus-4-20250514", "claude-opus-4-1",
+                     "claude-opus-4-1-20250805"), (15.0, 75.0)),
+    **dict.fromkeys(("claude-opus-4-5", "claude-opus-4-5-20251101", "claude-opus-4-6",
+                     "claude-opus-4-7", "claude-opus-4-8", "claude-opus-5"), (5.0, 25.0)),
+    "claude-opus-5-5": (4.0, 20.0),
+    **dict.fromkeys(("claude-fable-5", "claude-fable-5-1", "claude-mythos-5",
+                     "claude-mythos-5-1"), (10.0, 50.0)),
+    **dict.fromkeys(("claude-sonnet-4-0", "claude-sonnet-4-20250514", "claude-sonnet-4-5",
+                     "claude-sonnet-4-5-20250929", "claude-sonnet-4-6"), (3.0, 15.0)),
+    **dict.fromkeys(("claude-sonnet-5", "claude-sonnet-5-5"), (2.0, 10.0)),
+    **dict.fromkeys(("claude-haiku-4-5", "claude-haiku-4-5-20251001"), (1.0, 5.0)),
+}
+DEAREST = max(PRICES.values(), key=lambda p: (p[1], p[0]))
+# multiples of the input price (5-minute cache); newer models read the cache for less,
+# so these err on the dear side
+CACHE_WRITE, CACHE_READ = 1.25, 0.1
 
 
-def price(model: str) -> tuple[float, float]:
-    """An unknown model is priced as the dearest known one, so the cap errs on the safe side."""
-    known = [p for p in PRICES if model.startswith(p)]
-    return PRICES[max(known, key=len)] if known else max(PRICES.values())
+def price(model: str, agent: AgentConfig | None = None) -> tuple[float, float] | None:
+    """USD per million (input, output) tokens: the config's, else the table's; None when
+    neither knows `model`."""
+    if agent is not None and agent.usd_per_mtok_input > 0:
+        return agent.usd_per_mtok_input, agent.usd_per_mtok_output
+    return PRICES.get(model)
 
 
 def tool_schema(role_names: tuple[str, ...]) -> dict:
@@ -92,14 +119,14 @@ class ClaudeAgent(BaseAgent):
     name = "claude"
     free_text = True     # takes ideas in prose, not only NAME=value
 
-    def __init__(self, client: anthropic.Anthropic | None = None):
+    def __init__(self, client: anthropic.Anthropic | None = None, spend: Spend | None = None):
         if client is None:
             if not os.environ.get("ANTHROPIC_API_KEY"):
                 raise UserError("the claude agent needs ANTHROPIC_API_KEY in the environment; "
                                 "export it, or run with --agent sweep")
             client = anthropic.Anthropic(max_retries=MAX_RETRIES)
         self.client = client
-        self.spent_usd = 0.0
+        self.spend = spend              # the run's; made from the first context if not given
         self.exhausted = ""            # why this agent stopped proposing, for the run's log
         # each proposal of the last batch -> (context, system, messages so far, tool_use id)
         self.threads: dict[Proposal, tuple[Context, list, list, str]] = {}
@@ -149,43 +176,38 @@ class ClaudeAgent(BaseAgent):
     # one call -------------------------------------------------------------
     def _ask(self, context: Context, role: str, system: list, messages: list, source: str,
              spent: tuple[int, int, float] | None = None) -> Proposal | None:
-        """One Messages call; None when the cap or the API ends this agent's run. `spent`
-        is what earlier calls for the same proposal cost (None on a first answer), so its
-        row carries the total."""
-        cap = context.config.budget.max_usd
-        if cap and self.spent_usd >= cap:
-            self.exhausted = (f"the Claude budget is spent (${self.spent_usd:.4f} of "
-                              f"max_usd={cap:g}); stopping")
+        """One answer; None when the cap or the API ends this agent's run. `spent` is what
+        earlier calls for the same proposal cost (None on a first answer), so its row
+        carries the total."""
+        if self.spend is None:
+            self.spend = Spend(context.config.budget.max_usd)
+        if self.spend.left() <= 0:
+            self.exhausted = f"the run's budget is spent: {self.spend.line()}; stopping"
             return None
-        model = context.config.agent.model or DEFAULT_MODEL
-        names = context.config.agent.roles or roles.DEFAULT_ROLES
-        try:
-            response = self.client.messages.create(
-                model=model, max_tokens=MAX_TOKENS, system=system, messages=messages,
-                tools=[tool_schema(names)], tool_choice={"type": "tool", "name": TOOL})
-        except anthropic.AuthenticationError as exc:
-            raise UserError(f"the Anthropic API refused the key in ANTHROPIC_API_KEY "
-                            f"({exc.status_code}); check it") from None
-        except anthropic.APIError as exc:
-            self.exhausted = f"the Claude API failed after retries ({exc}); stopping"
+        response, limit, tokens_in, tokens_out, cost = self._create(context, system, messages)
+        if response is None:
             return None
-        tokens_in, tokens_out, cost = self._charge(model, response.usage)
         first_answer = spent is None
         before = spent or (0, 0, 0.0)
-        tokens_in, tokens_out, cost = (before[0] + tokens_in, before[1] + tokens_out,
-                                       before[2] + cost)
         base = Proposal(role=role, hypothesis="", rationale="", expected_delta=0.0, diff="",
                         parent_sha=context.parent_sha, parent_trial=context.parent_trial,
-                        source=source, tokens_in=tokens_in,
-                        tokens_out=tokens_out, cost_usd=cost)
+                        source=source, tokens_in=before[0] + tokens_in,
+                        tokens_out=before[1] + tokens_out, cost_usd=before[2] + cost)
         call = next((b for b in response.content if b.type == "tool_use" and b.name == TOOL),
                     None)
-        if call is None:
+        stop = response.stop_reason
+        if call is None or stop in ("max_tokens", "refusal"):   # never apply a cut-off edit
             said = " ".join(b.text for b in response.content if b.type == "text").strip()
-            why = ("the model refused" if response.stop_reason == "refusal" else
-                   f"the model returned no proposal (stop reason {response.stop_reason})")
-            return replace(base, hypothesis=f"no proposal: {why}",
-                           rationale=said[:2000] or "(empty answer)")
+            if stop == "refusal":
+                what, why = "the model refused", " ".join(said.split())[:500] or \
+                    "the model refused without saying why"
+            elif stop == "max_tokens":
+                what = why = (f"the answer was cut off at max_tokens={limit}, also when "
+                              "asked again with a larger limit; its edit is not applied")
+            else:
+                what = why = f"the model returned no proposal (stop reason {stop})"
+            return replace(base, hypothesis=f"no proposal: {what}",
+                           rationale=said[:2000] or "(empty answer)", unusable=why)
         answer = call.input
         known = {r.trial_id for r in context.history}
         proposal = replace(
@@ -209,6 +231,40 @@ class ClaudeAgent(BaseAgent):
             self.threads[proposal] = (context, system, turn, call.id)
         return proposal
 
+    def _create(self, context: Context, system: list, messages: list):
+        """(the answer, its max_tokens, input tokens, output tokens, USD) over every call
+        it took: one more, with RETRY_MAX_TOKENS, when the first was cut off. The answer
+        is None when the API failed before any answer came (`exhausted` says why)."""
+        model = context.config.agent.model or DEFAULT_MODEL
+        names = context.config.agent.roles or roles.DEFAULT_ROLES
+        response, totals = None, (0, 0, 0.0)
+        for limit in (MAX_TOKENS, RETRY_MAX_TOKENS):
+            if response is not None and self.spend.left() <= 0:
+                self.exhausted = f"the run's budget is spent: {self.spend.line()}; stopping"
+                break
+            try:
+                answer = self.client.messages.create(
+                    model=model, max_tokens=limit, system=system, messages=messages,
+                    tools=[tool_schema(names)], tool_choice={"type": "tool", "name": TOOL})
+            except anthropic.AuthenticationError as exc:
+                raise UserError(f"the Anthropic API refused the key in ANTHROPIC_API_KEY "
+                                f"({exc.status_code}); check it") from None
+            except anthropic.APIError as exc:
+                self.exhausted = f"the Claude API failed after retries ({exc}); stopping"
+                break
+            except ValueError:  # the SDK will not send the larger limit unstreamed here
+                if response is None:
+                    raise
+                break
+            response, used = (answer, limit), self._charge(context.config.agent, model,
+                                                           answer.usage)
+            totals = tuple(a + b for a, b in zip(totals, used, strict=True))
+            if answer.stop_reason != "max_tokens":
+                break
+        if response is None:
+            return None, 0, *totals
+        return (*response, *totals)
+
     def revise(self, proposal: Proposal, reason: str) -> Proposal | None:
         """Send the edit's error back to the call that wrote it, once; None if it cannot be."""
         thread = self.threads.pop(proposal, None)
@@ -221,12 +277,20 @@ class ClaudeAgent(BaseAgent):
         spent = (proposal.tokens_in, proposal.tokens_out, proposal.cost_usd)
         return self._ask(context, proposal.role, system, messages, proposal.source, spent)
 
-    def _charge(self, model: str, usage) -> tuple[int, int, float]:
+    def _charge(self, agent: AgentConfig, model: str, usage) -> tuple[int, int, float]:
         """(input tokens incl. cache reads and writes, output tokens, USD); adds to the run."""
         read = usage.cache_read_input_tokens or 0
         write = usage.cache_creation_input_tokens or 0
-        per_in, per_out = price(model)
+        per = price(model, agent)
+        if per is None:
+            per = DEAREST
+            self.spend.note_once(
+                f"{model} is not in the Claude price table of {PRICES_DATE}: priced as the "
+                f"dearest known model (${per[0]:g}/${per[1]:g} per million input/output "
+                "tokens) so max_usd errs safe; set usd_per_mtok_input and usd_per_mtok_output "
+                "in [tool.autolab.agent] to its price")
+        per_in, per_out = per
         cost = (usage.input_tokens * per_in + write * per_in * CACHE_WRITE
                 + read * per_in * CACHE_READ + usage.output_tokens * per_out) / 1e6
-        self.spent_usd += cost
+        self.spend.agent_usd += cost
         return usage.input_tokens + read + write, usage.output_tokens, cost

@@ -6,11 +6,25 @@ training ends well, main's evaluator tree and the artifact go to `evaluate_trial
 Both stages are labelled by the same contract as the local runner. Modal's own
 failures become labels too: its timeout is `timeout`, a lost or preempted input
 is `infra_error` (the loop retries those once), a container killed for memory is
-`oom`.
+`oom`. A job Modal does not take (the App would not start, the network is down) is
+`infra_error` too, and the next job starts the App afresh; when the retry fails as
+well, the run stops with one line and its open trials resume on the next run.
 
-Every job holds a reservation of its worst case (both functions running to their
-hard timeouts) until it ends and its measured GPU-seconds replace it, so no
-submit can carry the run past `[tool.autolab.budget]` max_gpu_hours or max_usd.
+What a job costs is what Modal bills: per second, for each container from its start-up
+to its exit, its GPUs plus its CPU cores and memory (reserved and limited alike, so
+the bill is known):
+
+    usd = container_s / 3600 * (gpus * usd_per_gpu_hour
+                                + cpu * usd_per_cpu_core_hour + memory_gib * usd_per_gib_hour)
+    container_s = run_s + startup_s, for train_trial and for evaluate_trial
+
+`run_s` is what the function measured inside; `startup_s` is the rest of the time from
+the spawn to the result, at most modal_app.STARTUP_S (Modal's start-up limit). That
+also holds any wait for a free GPU and up to POLL_S of polling, so it errs high. Data
+preparation, once per evaluator, adds its CPU and memory time to the job that asked
+for it. Every job holds its worst case (both stages at STARTUP_S plus their hard
+timeouts) in the run's Spend until its bill replaces it, so no submit can carry the
+run past max_gpu_hours, or past max_usd with the agent's tokens counted in.
 """
 
 from __future__ import annotations
@@ -26,20 +40,26 @@ from pathlib import Path
 import modal.exception
 
 from autolab.config import Lab, RunnerConfig
-from autolab.errors import ConfigError, UserError
+from autolab.errors import ConfigError, InfraError, UserError
 from autolab.gitops import Repo
 from autolab.integrity import differences, evaluator_files, manifest_of_dir, watched
 from autolab.records import Job, RunResult
 from autolab.runners import modal_app
 from autolab.runners.base import BaseRunner
 from autolab.runners.contract import OOM, BudgetExhausted, judge_eval, judge_train, unpack
+from autolab.spend import Spend
 
 POLL_S = 2.0
-# USD per GPU-hour, Modal's list prices when this was written; set
-# `[tool.autolab.runner].usd_per_gpu_hour` when yours differ.
+STARTS_IN_A_ROW = 2     # a job and the loop's one retry of it: Modal is down, stop the run
+# Modal's list prices (modal.com/pricing) on PRICES_DATE, per hour of what it bills per
+# second; set usd_per_gpu_hour, usd_per_cpu_core_hour and usd_per_gib_hour in
+# [tool.autolab.runner] when yours differ (a region or non-preemptible multiplier, a plan).
+PRICES_DATE = "2026-06-27"
 USD_PER_GPU_HOUR = {"T4": 0.59, "L4": 0.80, "A10G": 1.10, "A10": 1.10, "L40S": 1.95,
                     "A100": 2.10, "A100-40GB": 2.10, "A100-80GB": 2.50, "H100": 3.95,
                     "H200": 4.54, "B200": 6.25}
+USD_PER_CPU_CORE_HOUR = 0.04716     # $0.0000131 per physical core-second
+USD_PER_GIB_HOUR = 0.007992         # $0.00000222 per GiB-second
 
 
 def gpu_price(runner: RunnerConfig, where: str) -> tuple[int, float]:
@@ -55,6 +75,27 @@ def gpu_price(runner: RunnerConfig, where: str) -> tuple[int, float]:
     return n, n * per_gpu
 
 
+@dataclass(frozen=True)
+class Rate:
+    """USD per hour of one container, in the two parts Modal bills."""
+
+    gpus: int
+    gpu: float          # all its GPUs
+    cpu: float          # its CPU cores and memory
+
+    @classmethod
+    def of(cls, runner: RunnerConfig, spec: modal_app.Spec, where: str) -> Rate:
+        gpus, gpu = gpu_price(runner, where)
+        cpu = (spec.cpu * (runner.usd_per_cpu_core_hour or USD_PER_CPU_CORE_HOUR)
+               + spec.memory_mib / 1024 * (runner.usd_per_gib_hour or USD_PER_GIB_HOUR))
+        return cls(gpus, gpu, cpu)
+
+    def usd(self, seconds: float, cpu_only_s: float = 0.0) -> tuple[float, float]:
+        """(GPU USD, CPU and memory USD) of `seconds` in a container with the GPUs, and
+        `cpu_only_s` in one without (data preparation)."""
+        return seconds / 3600 * self.gpu, (seconds + cpu_only_s) / 3600 * self.cpu
+
+
 @dataclass(eq=False)    # a handle: the loop keys dicts by it, so identity is its hash
 class Pending:
     """One job between its submit and its RunResult."""
@@ -64,28 +105,35 @@ class Pending:
     call: object = None             # the FunctionCall of the stage now running
     stage_started: float = 0.0
     train: modal_app.TrainRun | None = None
-    seconds: float = 0.0            # container seconds measured so far
+    seconds: float = 0.0            # container seconds billed so far, start-up included
+    startup_s: float = 0.0          # of which start-up (an upper bound)
+    prepare_s: float = 0.0          # CPU-only seconds preparing the data for this job
     result: RunResult | None = None
 
 
 class ModalRunner(BaseRunner):
     name = "modal"
 
-    def __init__(self, lab: Lab, parallel: int = 1, app: modal_app.ModalApp | None = None):
+    def __init__(self, lab: Lab, parallel: int = 1, app: modal_app.ModalApp | None = None,
+                 spend: Spend | None = None):
         self.lab, self.config = lab, lab.config
         self.repo = Repo(lab.root)
         self.modal = app or modal_app.build(lab.config, parallel)
-        self.gpus, self.usd_per_hour = gpu_price(lab.config.runner, lab.where)
-        # both functions at their hard timeouts: what one job can cost at most
-        self.worst_s = 2.0 * self.modal.spec.timeout_s
-        self.spent_s = 0.0          # container seconds of finished stages
-        self.reserved: dict[int, float] = {}
+        self.rate = Rate.of(lab.config.runner, self.modal.spec, lab.where)
+        self.gpus = self.rate.gpus
+        self.spend = spend or Spend(lab.config.budget.max_usd)
+        # both functions at their start-up limit and hard timeout: one job's most
+        self.stage_s = modal_app.STARTUP_S + self.modal.spec.timeout_s
+        self.worst_s = 2.0 * self.stage_s
+        self.spent_s = 0.0          # container seconds of finished jobs
+        self.reserved: dict[int, float] = {}    # container seconds held for jobs in flight
         self.running = None         # the ephemeral App, started at the first real submit
+        self.failed_starts = 0      # submits in a row that Modal did not take
         self._evaluators: dict[str, tuple[bytes, str, str, str]] = {}
 
     # budget ------------------------------------------------------------------
     def usd(self, seconds: float) -> float:
-        return seconds / 3600 * self.usd_per_hour
+        return sum(self.rate.usd(seconds))
 
     def out_of_budget(self, jobs: int = 1) -> str:
         """Why `jobs` more could pass a cap, counting in-flight jobs at their worst; or ""."""
@@ -95,9 +143,9 @@ class ModalRunner(BaseRunner):
                 committed * self.gpus / 3600 > budget.max_gpu_hours:
             return (f"budget: {jobs} more job(s) could pass max_gpu_hours="
                     f"{budget.max_gpu_hours:g} (spent {self.spent_s * self.gpus / 3600:.3f})")
-        if budget.max_usd and self.usd(committed) > budget.max_usd:
-            return (f"budget: {jobs} more job(s) could pass max_usd={budget.max_usd:g} "
-                    f"(spent ${self.usd(self.spent_s):.2f}, each job up to "
+        if jobs * self.usd(self.worst_s) > self.spend.left():
+            return (f"budget: {jobs} more job(s) could pass max_usd={self.spend.cap:g} "
+                    f"(spent {self.spend.line()}; each job up to "
                     f"${self.usd(self.worst_s):.2f})")
         return ""
 
@@ -109,13 +157,18 @@ class ModalRunner(BaseRunner):
                                   "to go on")
         pending = Pending(job, time.monotonic())
         self.reserved[id(pending)] = self.worst_s
+        self.spend.reserved[id(pending)] = self.usd(self.worst_s)
         tree, files = self.trial_tree(job)
         mismatch = differences(job.manifest, files)
         if mismatch:
             return self.end(pending, "integrity_mismatch", "the archived files differ from the "
                             f"manifest of {job.commit_sha[:10]}: {', '.join(mismatch[:5])}")
         try:
+            prepared, t0 = job.eval_sha in self._evaluators, time.monotonic()
             _, _, key, _ = self.evaluator(job.eval_sha)
+            if not prepared:    # billed once, to the job that asked for it
+                pending.prepare_s = min(time.monotonic() - t0,
+                                        modal_app.STARTUP_S + modal_app.PREPARE_S)
             self.start()
             pending.call = self.modal.train.spawn(
                 tree, self.config.train_command, job.trial_id, job.seed,
@@ -123,9 +176,23 @@ class ModalRunner(BaseRunner):
         except UserError:
             raise
         except Exception as exc:    # Modal or the network, not the idea
-            return self.end(pending, "infra_error", f"could not start training: {exc!r}"[:300])
+            return self.not_started(pending, exc)
+        self.failed_starts = 0
         pending.stage_started = time.monotonic()
         return pending
+
+    def not_started(self, p: Pending, exc: Exception) -> Pending:
+        """A job Modal did not take: `infra_error`, which the loop retries once; after
+        STARTS_IN_A_ROW such failures in a row, stop the run rather than fail every trial."""
+        self.failed_starts += 1
+        what = f"{type(exc).__name__}: {exc}"[:300]
+        if self.failed_starts >= STARTS_IN_A_ROW:
+            self.end(p, "infra_error", "")     # releases its reservation, bills what it used
+            raise InfraError(f"Modal did not take a job {self.failed_starts} times in a row "
+                             f"({what}); stopping. Trials in flight stay open and resume on the "
+                             "next `autolab run`; check the network and https://status.modal.com")
+        return self.end(p, "infra_error", f"could not start the job on Modal ({what}); the "
+                        "next submit starts the App again")
 
     def wait(self, handles: list, timeout: float | None = None) -> list[tuple[object, RunResult]]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -142,14 +209,16 @@ class ModalRunner(BaseRunner):
 
     # one job -----------------------------------------------------------------
     def start(self) -> None:
-        if self.running is None:
-            self.running = self.modal.app.run()
-            try:
-                self.running.__enter__()
-            except modal.exception.AuthError as exc:
-                self.running = None
-                raise UserError(f"Modal refused the token ({exc}); run `modal token new` or "
-                                "set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET") from None
+        if self.running is not None:
+            return
+        context = self.modal.app.run()
+        try:
+            context.__enter__()
+        except modal.exception.AuthError as exc:
+            raise UserError(f"Modal refused the token ({exc}); run `modal token new` or "
+                            "set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET") from None
+        # kept only once entered: after any failed start the next job starts it afresh
+        self.running = context
 
     def advance(self, p: Pending) -> bool:
         """Move `p` on if its stage finished; True once it has a result."""
@@ -160,11 +229,16 @@ class ModalRunner(BaseRunner):
         except TimeoutError:        # the builtin: not finished yet
             return False
         except Exception as exc:
-            p.seconds += time.monotonic() - p.stage_started    # billed time, at most
+            # billed at most: all the time since the spawn, within Modal's own limits
+            p.seconds += min(time.monotonic() - p.stage_started, self.stage_s)
             status, reason = failure(exc)
             self.end(p, status, reason)
             return True
-        p.seconds += output.seconds
+        # the rest of the time since the spawn, up to Modal's start-up limit, is start-up
+        startup = min(max(0.0, time.monotonic() - p.stage_started - output.seconds),
+                      modal_app.STARTUP_S)
+        p.seconds += output.seconds + startup
+        p.startup_s += startup
         if p.train is None:
             p.train = output
             failed = judge_train(output.trained, self.config.timeout_seconds)
@@ -172,9 +246,14 @@ class ModalRunner(BaseRunner):
                 self.end(p, failed.status, failed.reason)
                 return True
             evaluator, _, key, _ = self.evaluator(p.job.eval_sha)
-            p.call = self.modal.evaluate.spawn(
-                evaluator, output.artifact, self.config.evaluate_command, p.job.seed,
-                self.config.timeout_seconds - output.trained.train_s, key)
+            try:
+                p.call = self.modal.evaluate.spawn(
+                    evaluator, output.artifact, self.config.evaluate_command, p.job.seed,
+                    self.config.timeout_seconds - output.trained.train_s, key)
+            except Exception as exc:    # the network between the stages, not the idea
+                self.end(p, "infra_error", f"could not start the evaluation on Modal "
+                         f"({type(exc).__name__}: {exc})"[:300])
+                return True
             p.stage_started = time.monotonic()
             return False
         judged = judge_eval(output.code, output.result, self.config.metric,
@@ -186,11 +265,15 @@ class ModalRunner(BaseRunner):
     def end(self, p: Pending, status: str, reason: str, metrics: dict | None = None,
             log_tail: str | None = None, eval_s: float = 0.0) -> Pending:
         self.reserved.pop(id(p), None)
+        self.spend.reserved.pop(id(p), None)
         self.spent_s += p.seconds
+        gpu_usd, cpu_usd = self.rate.usd(p.seconds, p.prepare_s)
+        self.spend.compute_usd += gpu_usd + cpu_usd
         trained = p.train.trained if p.train else None
         _, evaluator_sha, _, data_sha = self._evaluators.get(p.job.eval_sha, ("", "", "", ""))
         metrics = {**(metrics or {}), "gpu_seconds": round(p.seconds * self.gpus, 1),
-                   "gpu_usd": round(self.usd(p.seconds), 4)}
+                   "startup_seconds": round(p.startup_s, 1), "gpu_usd": round(gpu_usd, 6),
+                   "cpu_usd": round(cpu_usd, 6)}
         p.result = RunResult(
             p.job, status, reason, metrics=metrics, curve=trained.curve if trained else (),
             log_tail=log_tail if log_tail is not None else (trained.log_tail if trained else ""),
@@ -235,7 +318,8 @@ class ModalRunner(BaseRunner):
         spec, config, budget = self.modal.spec, self.config, self.config.budget
         tree, files = self.trial_tree(job)
         evaluator, sha = self.evaluator_tree(job.eval_sha)
-        closed = (f"gpu {spec.gpu or 'none (CPU)'}, hard timeout {spec.timeout_s} s, network "
+        closed = (f"gpu {spec.gpu or 'none (CPU)'}, {spec.cpu:g} CPU cores, {spec.memory_mib} MiB "
+                  f"memory, hard timeout {spec.timeout_s} s, network "
                   f"blocked, no secrets, no Modal access, single-use containers, at most "
                   f"{spec.parallel} at once")
         lines = [
@@ -254,9 +338,12 @@ class ModalRunner(BaseRunner):
             f"(evaluator_sha256 {sha[:16]}), and the artifact back from training",
             *(f"  trial     {name}  {size:,} bytes" for name, size in listing(tree)),
             *(f"  evaluator {name}  {size:,} bytes" for name, size in listing(evaluator)),
-            f"cost: ${self.usd_per_hour:.2f}/hour; each job at most {self.worst_s:g} s = "
-            f"${self.usd(self.worst_s):.2f}; budget max_gpu_hours="
-            f"{budget.max_gpu_hours or 'none'}, max_usd={budget.max_usd or 'none'}",
+            f"cost per container-hour (prices of {PRICES_DATE}): ${self.rate.gpu:.4g} GPU + "
+            f"${self.rate.cpu:.4g} for {spec.cpu:g} CPU cores and {spec.memory_mib} MiB; each "
+            f"job at most 2 x ({modal_app.STARTUP_S} s start-up + {spec.timeout_s} s) = "
+            f"{self.worst_s:g} s = ${self.usd(self.worst_s):.2f}; budget max_gpu_hours="
+            f"{budget.max_gpu_hours or 'none'}, max_usd={budget.max_usd or 'none'} (the "
+            "agent's tokens count too)",
         ]
         if spec.gpu is None:
             lines.append("note: no `runner.gpu` in [tool.autolab.runner]; trials run on CPU")

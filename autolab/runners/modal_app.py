@@ -17,6 +17,7 @@ autolab's source, and why `.local()` runs them here exactly as a container would
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 import modal
 
 from autolab.config import Config
+from autolab.errors import UserError
 from autolab.runners.contract import (
     Trained,
     clean_env,
@@ -44,7 +46,17 @@ VOLUME_NAME = "autolab-data"
 DATA = "/data"          # where the Volume, or one sub-path of it, is mounted
 SETUP_S = 60            # unpacking, packing and exiting, beyond the lab's own deadline
 PREPARE_S = 3600
+# Modal's limit on a container's start-up (image pull, imports), which it bills like the
+# rest: so one stage bills at most STARTUP_S + its timeout
+STARTUP_S = 300
+# each container's CPU cores and memory when [tool.autolab.runner] sets none; reserved
+# and limited alike, because Modal bills max(reservation, use) and the cap needs a bound
+CPU_CORES = 4.0
+MEMORY_MIB = 16384
 VOLUME = modal.Volume.from_name(VOLUME_NAME, create_if_missing=True)   # lazy: no network yet
+# The oldest modal whose API `build` uses: Volume.with_mount_options came in 1.5 and
+# single_use_containers in 1.3. pyproject.toml's `modal>=` floors say the same.
+MODAL_FLOOR = (1, 5)
 
 
 @dataclass(frozen=True)
@@ -56,12 +68,16 @@ class Spec:
     gpu: str | None
     parallel: int
     timeout_s: int      # Modal's hard limit for train_trial and for evaluate_trial
+    cpu: float = CPU_CORES
+    memory_mib: int = MEMORY_MIB
 
     @classmethod
     def of(cls, config: Config, parallel: int) -> Spec:
         return cls(python=f"{sys.version_info.major}.{sys.version_info.minor}",
                    pip=config.runner.pip, gpu=config.runner.gpu or None, parallel=parallel,
-                   timeout_s=math.ceil(config.timeout_seconds) + SETUP_S)
+                   timeout_s=math.ceil(config.timeout_seconds) + SETUP_S,
+                   cpu=config.runner.cpu or CPU_CORES,
+                   memory_mib=config.runner.memory_mib or MEMORY_MIB)
 
 
 @dataclass(frozen=True)
@@ -150,19 +166,31 @@ def evaluate_trial(evaluator: bytes, artifact: bytes, command: str, seed: int,
         return EvalRun(code, text, tail(log), eval_s, time.monotonic() - started)
 
 
+def check_version(version: str) -> None:
+    """An older modal fails deep inside `build` with a TypeError; say what to install instead."""
+    found = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+    if found < MODAL_FLOOR:
+        floor = ".".join(map(str, MODAL_FLOOR))
+        raise UserError(f"the modal runner needs modal>={floor}, but modal {version} is "
+                        f"installed; run `pip install 'modal>={floor},<2'`")
+
+
 def build(config: Config, parallel: int = 1) -> ModalApp:
     """The App for this lab; builds objects only, so it needs no network or token."""
+    check_version(modal.__version__)
     spec = Spec.of(config, parallel)
     image = modal.Image.debian_slim(python_version=spec.python)
     if spec.pip:
         image = image.pip_install(*spec.pip)
     image = image.add_local_python_source("autolab")    # contract.py runs in the container
     app = modal.App(APP_NAME, image=image)
+    sized = dict(cpu=(spec.cpu, spec.cpu), memory=(spec.memory_mib, spec.memory_mib),
+                 startup_timeout=STARTUP_S)
     closed = dict(serialized=True, gpu=spec.gpu, timeout=spec.timeout_s, secrets=[],
                   block_network=True, restrict_modal_access=True, single_use_containers=True,
-                  max_containers=spec.parallel)
-    prepare = app.function(serialized=True, timeout=PREPARE_S, volumes={DATA: VOLUME})(
-        prepare_data)
+                  max_containers=spec.parallel, **sized)
+    prepare = app.function(serialized=True, timeout=PREPARE_S, volumes={DATA: VOLUME},
+                           **sized)(prepare_data)
     train = app.function(volumes={DATA: VOLUME.with_mount_options(
         read_only=True, sub_path="train")}, **closed)(train_trial)
     evaluate = app.function(volumes={DATA: VOLUME.with_mount_options(

@@ -18,7 +18,14 @@ from rich.console import Console
 
 from autolab import config
 from autolab.agents.base import unified_diff
-from autolab.agents.claude import DEFAULT_MODEL, ClaudeAgent, price
+from autolab.agents.claude import (
+    DEAREST,
+    DEFAULT_MODEL,
+    MAX_TOKENS,
+    RETRY_MAX_TOKENS,
+    ClaudeAgent,
+    price,
+)
 from autolab.backlog import Backlog
 from autolab.forges.local import LocalForge
 from autolab.gitops import Repo
@@ -27,6 +34,7 @@ from autolab.loop import Loop
 from autolab.progress import Progress
 from autolab.records import BASELINE, LedgerRow
 from autolab.runners.local import LocalRunner
+from autolab.spend import Spend
 
 USAGE = {"input_tokens": 1000, "output_tokens": 200, "cache_creation_input_tokens": 3000,
          "cache_read_input_tokens": 500}
@@ -64,10 +72,10 @@ class ScriptedAPI:
         status, body = self.replies.pop(0)
         return httpx2.Response(status, json=body, headers={"retry-after-ms": "1"})
 
-    def agent(self) -> ClaudeAgent:
+    def agent(self, spend: Spend | None = None) -> ClaudeAgent:
         http = httpx2.Client(transport=httpx2.MockTransport(self))
         return ClaudeAgent(anthropic.Anthropic(api_key="sk-test", http_client=http,
-                                               max_retries=2))
+                                               max_retries=2), spend)
 
     def user_text(self, k: int) -> str:
         return self.requests[k]["messages"][0]["content"]
@@ -82,9 +90,10 @@ def cost(usage: dict, calls: int = 1) -> float:
 
 def make_loop(root: Path, api: ScriptedAPI, log: io.StringIO | None = None) -> Loop:
     lab = config.load(root)
-    console = Console(file=log or io.StringIO(), width=200)
-    return Loop(lab, LocalForge(lab), LocalRunner(lab, parallel=1), api.agent(),
-                Ledger(Repo(root), lab.home), Progress(console, lab.config.metric))
+    progress = Progress(Console(file=log or io.StringIO(), width=200), lab.config.metric)
+    spend = Spend(lab.config.budget.max_usd, say=progress.note)     # as cli.build_loop does
+    return Loop(lab, LocalForge(lab), LocalRunner(lab, parallel=1), api.agent(spend),
+                Ledger(Repo(root), lab.home), progress)
 
 
 def run(root: Path, api: ScriptedAPI, trials: int, idea: str = "", log=None) -> dict:
@@ -158,14 +167,64 @@ def test_the_usd_cap_stops_the_run_cleanly(lab):
     rows = run(lab, api, 3, log=log)
     assert list(rows) == ["t0001"] and len(api.requests) == 1  # one call spent the budget
     spent = f"${cost(USAGE):.4f}"
-    assert f"the Claude budget is spent ({spent} of max_usd=0.01); stopping" in log.getvalue()
+    assert (f"the run's budget is spent: {spent} of max_usd=0.01: agent {spent} (tokens) + "
+            "runner $0.0000 (compute); stopping") in log.getvalue()
 
 
-def test_a_refusal_is_a_rejected_row(lab):
-    text = [{"type": "text", "text": "I can't help with that."}]
-    row = run(lab, ScriptedAPI(message(text, "refusal")), 1)["t0001"]
-    assert row.status == "rejected" and row.hypothesis == "no proposal: the model refused"
-    assert row.rationale == "I can't help with that." and row.cost_usd > 0
+def test_a_refusal_is_a_rejected_row_with_its_text(lab):
+    # a refusal that comes with a tool_use block: the block is never applied
+    content = [{"type": "text", "text": "I can't help with that."},
+               *answer()["content"]]
+    row = run(lab, ScriptedAPI(message(content, "refusal")), 1)["t0001"]
+    assert row.status == "rejected" and row.reason == "I can't help with that."
+    assert row.hypothesis == "no proposal: the model refused" and not row.diff
+    assert row.rationale == "I can't help with that." and row.cost_usd == \
+        pytest.approx(cost(USAGE)) == pytest.approx(row.agent_usd)
+    assert not row.commit_sha and not row.branch     # no trial was opened
+
+
+def cut_off(edit: dict | None = None) -> dict:
+    """A max_tokens answer: its tool_use block is whatever had streamed when it stopped."""
+    content = answer(replacements=[edit or {"path": "train/train.py", "search": "LR = 0.04",
+                                            "replace": "LR = 0.0"}])["content"]
+    return message(content, "max_tokens")
+
+
+def test_a_cut_off_answer_is_asked_again_with_a_larger_limit(lab):
+    api = ScriptedAPI(cut_off(), answer())
+    row = run(lab, api, 1)["t0001"]
+    assert row.status in ("keep", "discard"), (row.status, row.reason)
+    assert [r["max_tokens"] for r in api.requests] == [MAX_TOKENS, RETRY_MAX_TOKENS]
+    assert api.requests[1]["messages"] == api.requests[0]["messages"]   # the same question
+    assert "LR = 0.01" in git(lab, "show", f"{row.commit_sha}:train/train.py")
+    assert row.cost_usd == pytest.approx(cost(USAGE, calls=2)) and row.tokens_out == 400
+
+
+def test_an_answer_cut_off_twice_is_rejected_and_never_applied(lab):
+    api = ScriptedAPI(cut_off(), cut_off())
+    row = run(lab, api, 1)["t0001"]
+    assert row.status == "rejected" and "cut off at max_tokens=20000" in row.reason
+    assert not row.diff and len(api.requests) == 2
+    assert row.cost_usd == pytest.approx(cost(USAGE, calls=2))
+
+
+def test_an_unknown_model_is_priced_as_the_dearest_and_said_once(lab):
+    configure(lab, '\n[tool.autolab.agent]\nkind = "claude"\nmodel = "claude-next-9"\n')
+    api = ScriptedAPI(answer(), answer(hypothesis="Halve WIDTH to 2.", replacements=[
+        {"path": "train/train.py", "search": "WIDTH = 4", "replace": "WIDTH = 2"}]))
+    log = io.StringIO()
+    rows = run(lab, api, 2, log=log)
+    per_in, per_out = DEAREST
+    dear = (1000 * per_in + 3000 * per_in * 1.25 + 500 * per_in * 0.1 + 200 * per_out) / 1e6
+    assert [r.cost_usd for r in rows.values()] == pytest.approx([dear, dear])
+    assert log.getvalue().count("claude-next-9 is not in the Claude price table") == 1
+
+
+def test_a_configured_price_overrides_the_table(lab):
+    configure(lab, "\n[tool.autolab.agent]\nusd_per_mtok_input = 1.0\n"
+              "usd_per_mtok_output = 2.0\n")
+    row = run(lab, ScriptedAPI(answer()), 1)["t0001"]
+    assert row.cost_usd == pytest.approx((1000 + 3000 * 1.25 + 500 * 0.1 + 200 * 2) / 1e6)
 
 
 def test_a_role_receives_its_lineage_slice(lab):

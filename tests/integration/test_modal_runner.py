@@ -15,6 +15,7 @@ import tarfile
 from contextlib import nullcontext
 from pathlib import Path
 
+import modal.exception
 import pytest
 from click.testing import CliRunner
 from conftest import git, make_lab
@@ -23,6 +24,7 @@ from rich.console import Console
 from autolab import config
 from autolab.agents.sweep import SweepAgent
 from autolab.cli import cli
+from autolab.errors import InfraError
 from autolab.forges.local import LocalForge
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
@@ -33,6 +35,7 @@ from autolab.records import Job
 from autolab.runners import modal_app
 from autolab.runners.contract import BudgetExhausted
 from autolab.runners.modal import ModalRunner
+from autolab.spend import Spend
 
 # .local() warns that Volumes are not mounted; `Cloud` mounts its stand-in directories
 pytestmark = pytest.mark.filterwarnings("ignore:The .* function is executing locally")
@@ -92,6 +95,27 @@ class Cloud:
             prepare=Function(self.real.prepare, volume, self),
             train=Function(self.real.train, volume / "train", self),
             evaluate=Function(self.real.evaluate, volume / "heldout", self))
+
+
+class FlakyApp:
+    """The App as `modal.App.run()` gives it when Modal cannot be reached: its first `fails`
+    starts raise what the client raises after its connection deadline."""
+
+    def __init__(self, fails: int):
+        self.fails, self.starts = fails, 0
+
+    def run(self):
+        return self
+
+    def __enter__(self):
+        self.starts += 1
+        if self.starts <= self.fails:
+            raise modal.exception.ConnectionError("Deadline exceeded: could not connect to "
+                                                  "api.modal.com")
+        return self
+
+    def __exit__(self, *exc):
+        return None
 
 
 def spy_lab(root: Path, **table) -> config.Lab:
@@ -163,45 +187,102 @@ def test_training_env_has_no_secret_and_no_held_out_path(tmp_path, monkeypatch):
     assert [Path(p).name for p in spy["seen"]] == ["train.txt"]
 
 
+# fake prices: $1 per container-second of GPU and $1 of CPU and memory (1 core, 1 GiB)
+DEAR = {"gpu": "H100", "usd_per_gpu_hour": 3600, "cpu": 1.0, "memory_mib": 1024,
+        "usd_per_cpu_core_hour": 1800, "usd_per_gib_hour": 1800}
+
+
 def test_budget_stops_submitting_before_the_cap(tmp_path):
-    # a fake price of $1 per container-second, so each job may cost up to 2 * 90 = $180
-    lab = spy_lab(tmp_path / "lab", runner={"gpu": "H100", "usd_per_gpu_hour": 3600},
-                  budget={"max_usd": 400})
+    # each job may bill 2 stages x (300 s start-up + 90 s timeout) = 780 s at $2 a second
+    lab = spy_lab(tmp_path / "lab", runner=DEAR, budget={"max_usd": 3500})
     cloud = Cloud(lab, tmp_path / "volume", polls=1, seconds=20.0)
     runner = ModalRunner(lab, app=cloud.app)
-    assert runner.worst_s == 180 and runner.usd(runner.worst_s) == 180
+    assert runner.worst_s == 780 and runner.usd(runner.worst_s) == 1560
     main = Repo(lab.root).rev("main")
     first, second = (runner.submit(job_at(lab, main, seed=k)) for k in (0, 1))
-    with pytest.raises(BudgetExhausted, match="max_usd=400"):
-        runner.submit(job_at(lab, main, seed=2))    # 3 x $180 could pass $400
+    with pytest.raises(BudgetExhausted, match="max_usd=3500"):
+        runner.submit(job_at(lab, main, seed=2))    # 3 x $1560 could pass $3500
     assert cloud.spawned == [cloud.real.train, cloud.real.train]
     done = []
     while len(done) < 2:
         done += [result for _handle, result in runner.wait([first, second], timeout=0)]
     assert {r.status for r in done} == {"ok"}
+    # train + evaluate, 20 s each by the fake clock (no start-up left over), at $1 a second
+    # of GPU; CPU and memory also bill the first job's data preparation
     assert all(r.metrics["gpu_usd"] == 40.0 and r.metrics["gpu_seconds"] == 40.0
-               for r in done)     # train + evaluate, 20 s each on one GPU, at $1 a second
-    assert runner.spent_s == 80 and not runner.reserved
-    third = runner.submit(job_at(lab, main, seed=2))   # $80 spent + $180 fits under $400
+               and r.metrics["startup_seconds"] == 0 for r in done)
+    assert sorted(r.metrics["cpu_usd"] for r in done)[0] == 40.0
+    assert runner.spent_s == 80 and not runner.reserved and not runner.spend.reserved
+    assert runner.spend.compute_usd == pytest.approx(sum(
+        r.metrics["gpu_usd"] + r.metrics["cpu_usd"] for r in done))
+    third = runner.submit(job_at(lab, main, seed=2))   # ~$160 spent + $1560 fits under $3500
     assert runner.wait([third])[0][1].status == "ok"
+
+
+def test_start_up_is_billed_as_the_time_past_the_functions_own(tmp_path):
+    lab = spy_lab(tmp_path / "lab", runner=DEAR)
+    cloud = Cloud(lab, tmp_path / "volume", seconds=0.001)   # the functions "take" 1 ms
+    runner = ModalRunner(lab, app=cloud.app)
+    [(_handle, result)] = runner.wait([runner.submit(job_at(lab, Repo(lab.root).rev("main")))])
+    startup = result.metrics["startup_seconds"]
+    # the real run of each stage inside .get() is, to the runner, time past the 1 ms
+    assert 0 < startup <= result.wall_s and result.metrics["gpu_seconds"] == \
+        pytest.approx(startup + 0.002, abs=0.1)
+    assert result.metrics["gpu_usd"] == pytest.approx(startup + 0.002, abs=0.1)
 
 
 def test_loop_stops_starting_trials_at_the_cap(tmp_path):
     lab = spy_lab(tmp_path / "lab", runner={"gpu": "H100", "usd_per_gpu_hour": 3600},
-                  budget={"max_usd": 1000})
-    cloud = Cloud(lab, tmp_path / "volume", seconds=50.0)    # each job: $100 spent
+                  budget={"max_usd": 4000})
+    # each job: $400 of GPU, the 3 baseline seeds' included
+    cloud = Cloud(lab, tmp_path / "volume", seconds=200.0)
     runner = ModalRunner(lab, app=cloud.app)
     out = io.StringIO()
     loop = Loop(lab, LocalForge(lab), runner, SweepAgent(), Ledger(Repo(lab.root), lab.home),
-                Progress(Console(file=out, width=200), lab.config.metric))
+                Progress(Console(file=out, width=300), lab.config.metric))
     loop.run(trials=10, parallel=1)
     text = out.getvalue()
-    assert "budget: 3 more job(s) could pass max_usd=1000" in text, text
-    assert runner.usd(runner.spent_s) <= 1000
+    assert "budget: 3 more job(s) could pass max_usd=4000" in text, text
+    assert runner.spend.spent <= 4000
     # it stopped because a whole trial (1 + confirm_seeds jobs) no longer fit, not sooner
-    assert runner.usd(runner.spent_s + 3 * runner.worst_s) > 1000
+    assert runner.spend.spent + 3 * runner.usd(runner.worst_s) > 4000
     trials = [r for r in loop.ledger.rows() if r.trial_id.startswith("t")]
-    assert 1 <= len(trials) < 10 and not runner.reserved
+    assert 1 <= len(trials) < 10 and not runner.reserved and not runner.spend.reserved
+    baseline = [r for r in loop.ledger.rows() if r.trial_id.startswith("baseline")]
+    assert all(r.gpu_usd == 400 and r.cost_usd == r.gpu_usd + r.cpu_usd for r in baseline)
+
+
+def test_one_counter_stops_the_run_when_agent_and_runner_together_reach_the_cap(tmp_path):
+    from test_claude import USAGE, ScriptedAPI, answer, cost
+
+    prices = {"gpu": "H100", "usd_per_gpu_hour": 0.9, "usd_per_cpu_core_hour": 0.001,
+              "usd_per_gib_hour": 0.001}
+    per_s = (0.9 + 4 * 0.001 + 16 * 0.001) / 3600      # the default 4 cores and 16 GiB
+    worst = 780 * per_s
+    margin = 0.02       # above one call ($0.0174) and above three jobs (3 x $0.005)
+    lab = spy_lab(tmp_path / "lab", runner=prices, budget={"max_usd": 3 * worst + margin})
+    cloud = Cloud(lab, tmp_path / "volume", seconds=10.0)    # each job: 20 s, $0.005
+    ledger = Ledger(Repo(lab.root), lab.home)
+    Loop(lab, LocalForge(lab), ModalRunner(lab, app=cloud.app), SweepAgent(), ledger,
+         Progress(Console(file=io.StringIO()))).ensure_baseline(1)    # an earlier run's
+    out = io.StringIO()
+    progress = Progress(Console(file=out, width=400), lab.config.metric)
+    spend = Spend(lab.config.budget.max_usd, say=progress.note)     # as cli.build_loop makes
+    api = ScriptedAPI(answer(), answer(hypothesis="never asked"))
+    runner = ModalRunner(lab, app=cloud.app, spend=spend)
+    Loop(lab, LocalForge(lab), runner, api.agent(spend), ledger, progress).run(3, 1)
+    assert runner.usd(runner.worst_s) == pytest.approx(worst)
+    assert spend.agent_usd == pytest.approx(cost(USAGE)) and len(api.requests) == 1
+    assert 0 < spend.compute_usd < margin and spend.agent_usd < margin
+    assert spend.agent_usd + spend.compute_usd > margin    # only together do they stop it
+    assert "budget: 3 more job(s) could pass max_usd=" in out.getvalue()
+    assert f"agent ${spend.agent_usd:.4f} (tokens) + runner ${spend.compute_usd:.4f}" in \
+        out.getvalue()
+    [row] = [r for r in ledger.rows() if r.trial_id.startswith("t")]
+    assert row.agent_usd == pytest.approx(spend.agent_usd)
+    # the ledger's parts are rounded to the millionth of a dollar
+    assert row.gpu_usd + row.cpu_usd == pytest.approx(spend.compute_usd, abs=1e-5)
+    assert row.cost_usd == pytest.approx(spend.spent, abs=1e-5)
 
 
 def test_dry_run_builds_and_prints_without_an_account(tmp_path, monkeypatch):
@@ -214,11 +295,69 @@ def test_dry_run_builds_and_prints_without_an_account(tmp_path, monkeypatch):
                                       "--lab", str(lab.root)])
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "pip: torch>=2.4" in out and "gpu A100-80GB, hard timeout 90 s" in out
+    assert "pip: torch>=2.4" in out and "gpu A100-80GB, 4 CPU cores, 16384 MiB memory, " \
+        "hard timeout 90 s" in out
     assert "network blocked, no secrets" in out and "at most 4 at once" in out
     assert "trial     train/train.py" in out and "evaluator evaluator/__main__.py" in out
     assert "evaluator train/train.py" not in out      # the evaluator tree is frozen files only
-    assert "each job at most 180 s = $0.12" in out and "max_usd=25" in out
+    # 780 s at $2.50 + 4 x $0.04716 + 16 x $0.007992 an hour
+    assert "each job at most 2 x (300 s start-up + 90 s) = 780 s = $0.61" in out
+    assert "max_usd=25" in out
     assert not (lab.home / "work").exists() and not Ledger(Repo(lab.root), lab.home).rows()
     local = CliRunner().invoke(cli, ["run", "--dry-run", "--lab", str(lab.root)])
     assert local.exit_code == 2 and "remote runner" in local.output
+
+
+def test_a_failed_start_is_tried_again_on_the_next_job(tmp_path):
+    lab = spy_lab(tmp_path / "lab")
+    cloud = Cloud(lab, tmp_path / "volume")
+    app = FlakyApp(fails=1)
+    runner = ModalRunner(lab, app=dataclasses.replace(cloud.app, app=app))
+    main = Repo(lab.root).rev("main")
+    [(_handle, failed)] = runner.wait([runner.submit(job_at(lab, main, seed=0))])
+    assert failed.status == "infra_error" and "ConnectionError" in failed.reason
+    assert "next submit starts the App again" in failed.reason and not runner.reserved
+    [(_handle, result)] = runner.wait([runner.submit(job_at(lab, main, seed=1))])
+    assert result.status == "ok", result.reason
+    assert app.starts == 2 and cloud.spawned == [cloud.real.train, cloud.real.evaluate]
+
+
+def test_an_unreachable_modal_stops_the_run_and_its_trial_resumes(tmp_path):
+    lab = spy_lab(tmp_path / "lab")
+    cloud = Cloud(lab, tmp_path / "volume")
+    ledger = Ledger(Repo(lab.root), lab.home)
+
+    def loop(app, out):
+        runner = ModalRunner(lab, app=dataclasses.replace(cloud.app, app=app))
+        return Loop(lab, LocalForge(lab), runner, SweepAgent(), ledger,
+                    Progress(Console(file=out, width=300), lab.config.metric))
+
+    loop(FlakyApp(fails=0), io.StringIO()).ensure_baseline(1)
+    out, down = io.StringIO(), FlakyApp(fails=2)
+    with pytest.raises(InfraError, match="did not take a job 2 times in a row"):
+        loop(down, out).run(trials=3, parallel=1)
+    assert "t0001: could not start the job on Modal (ConnectionError" in out.getvalue()
+    assert down.starts == 2 and not [r for r in ledger.rows() if r.trial_id.startswith("t")]
+    assert [t.trial_id for t in LocalForge(lab).open_trials()] == ["t0001"]
+    out = io.StringIO()
+    loop(FlakyApp(fails=0), out).run(trials=1, parallel=1)
+    assert "resuming t0001" in out.getvalue()
+    [row] = [r for r in ledger.rows() if r.trial_id.startswith("t")]
+    assert row.trial_id == "t0001" and row.status in ("keep", "discard"), row.reason
+
+
+def test_an_unreachable_modal_at_the_baseline_records_no_seed(tmp_path):
+    lab = spy_lab(tmp_path / "lab")
+    cloud = Cloud(lab, tmp_path / "volume")
+    ledger = Ledger(Repo(lab.root), lab.home)
+
+    def loop(app):
+        runner = ModalRunner(lab, app=dataclasses.replace(cloud.app, app=app))
+        return Loop(lab, LocalForge(lab), runner, SweepAgent(), ledger,
+                    Progress(Console(file=io.StringIO()), lab.config.metric))
+
+    with pytest.raises(InfraError, match="2 times in a row"):
+        loop(FlakyApp(fails=2)).ensure_baseline(1)
+    assert not ledger.rows()    # a recorded infra_error seed would never be run again
+    loop(FlakyApp(fails=0)).ensure_baseline(1)
+    assert [r.status for r in ledger.rows()] == ["baseline"] * lab.config.baseline_seeds

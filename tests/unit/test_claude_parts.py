@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
 
-from autolab.agents.claude import PRICES, edit_to_diff, price, tool_schema
+from autolab import config
+from autolab.agents.claude import DEAREST, PRICES, PRICES_DATE, edit_to_diff, price, tool_schema
 from autolab.agents.prompts import quoted, same_idea
 from autolab.agents.roles import DEFAULT_ROLES, best_fit, plan
+from autolab.config import AgentConfig
+from autolab.errors import ConfigError
 from autolab.records import LedgerRow
 
 SCRIPT = "LR = 0.04\nWIDTH = 4\n\ndef f():\n    return LR\n"
@@ -47,11 +51,23 @@ def test_a_diff_is_passed_through_with_its_final_newline():
     assert edit_to_diff({}, {"replacements": [], "diff": diff}) == diff + "\n"
 
 
-def test_prices_take_the_longest_prefix_and_unknown_models_the_dearest():
+def test_prices_are_by_exact_model_id_and_a_config_overrides_them():
     assert price("claude-opus-4-5-20251101") == (5.0, 25.0)
     assert price("claude-opus-4-1") == (15.0, 75.0)
+    assert price("claude-opus-4-7") == (5.0, 25.0)      # no longer the claude-opus-4 family's
     assert price("claude-sonnet-4-6") == (3.0, 15.0)
-    assert price("some-new-model") == max(PRICES.values())
+    assert price("claude-opus-4-9") is None and price("some-new-model") is None
+    assert DEAREST == (15.0, 75.0) == max(PRICES.values())
+    assert price("some-new-model", AgentConfig(usd_per_mtok_input=1.5,
+                                               usd_per_mtok_output=7.0)) == (1.5, 7.0)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", PRICES_DATE)
+
+
+def test_a_price_override_needs_both_halves(lab):
+    path = lab / "pyproject.toml"
+    path.write_text(path.read_text() + "\n[tool.autolab.agent]\nusd_per_mtok_input = 1.0\n")
+    with pytest.raises(ConfigError, match="usd_per_mtok_input` and `agent.usd_per_mtok_output"):
+        config.load(lab)
 
 
 def test_the_tool_schema_is_strict_and_requires_every_field():

@@ -168,3 +168,20 @@ def test_anomalies_diverging_suspicious_and_repeated_crashes():
     assert (data.trials, data.failed, data.refused, data.kept) == (4, 3, 1, 0)
     assert any(line.startswith("anomaly (repeated crashes) t0008: role data crashed 3 times")
                for line in dashboard.essentials(summary))
+
+
+def test_the_cost_shows_the_agent_and_the_runner_apart(lab):
+    rows = [ledger_row("baseline-x-s0", "baseline", gpu_usd=0.5, cpu_usd=0.03, cost_usd=0.53,
+                       startup_s=20.0),
+            ledger_row("t0001", "discard", agent_usd=0.02, gpu_usd=1.5, cpu_usd=0.09,
+                       startup_s=40.0, cost_usd=1.61, tokens_in=900, tokens_out=100),
+            # a row from before the ledger kept the parts: its cost counts in the total only
+            ledger_row("t0002", "keep", agent_usd=None, gpu_usd=None, cpu_usd=None,
+                       startup_s=None, cost_usd=0.25)]
+    summary = dashboard.summarize(rows)
+    assert (summary.agent_usd, summary.compute_usd) == pytest.approx((0.02, 2.12))
+    line = dashboard.essentials(summary)[0]
+    assert line.startswith("cost $2.39: agent $0.02 (1000 tokens) + runner $2.12 (GPU $2.00, "
+                           "CPU and memory $0.12, 60 s of start-up)"), line
+    page = dashboard.html(lab.config, rows, [])
+    assert "agent $0.02 (1000 tokens) + runner $2.12" in page
