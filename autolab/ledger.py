@@ -32,7 +32,7 @@ from gitdb import IStream, LooseObjectDB
 
 from autolab.errors import StaleError
 from autolab.gitops import Repo
-from autolab.records import BASELINE, FAILURES, LedgerRow
+from autolab.records import BASELINE, FAILURES, IMPORTED, LedgerRow
 
 BRANCH = "refs/heads/autolab/ledger"
 TRIALS, COMPACTED = "trials", "compacted"
@@ -219,18 +219,23 @@ class Ledger:
         return self.rows(pc.field("parent_sha") == parent_sha)
 
     def seed_groups(self) -> list[LedgerRow]:
-        """Rows that carry several seeds of one code version: the baseline's and confirmed."""
-        return self.rows((pc.field("n_seeds") > 1) | (pc.field("status") == BASELINE))
+        """Rows that carry several seeds of one code version: the baseline's and confirmed.
+
+        Imported rows never count: their noise was measured elsewhere, if at all."""
+        return self.rows(((pc.field("n_seeds") > 1) | (pc.field("status") == BASELINE))
+                         & ~pc.starts_with(pc.field("source"), IMPORTED))
 
     def starting_with(self, prefix: str) -> list[LedgerRow]:
         return self.rows(pc.starts_with(pc.field("trial_id"), prefix))
 
     def slice(self, for_role: str, n: int) -> dict[str, list[LedgerRow]]:
         """What an agent in `for_role` reads: the best trial, the last n, its own failures."""
-        light = self.table(["trial_id", "status", "role"])
+        light = self.table(["trial_id", "status", "role", "source"])
         trials = light.filter(pc.field("status") != BASELINE)
         ids = trials.column("trial_id")
-        kept = trials.filter(pc.field("status") == "keep").column("trial_id")
+        # an imported keep was kept elsewhere: the best an agent builds on is main's
+        kept = trials.filter((pc.field("status") == "keep")
+                             & ~pc.starts_with(pc.field("source"), IMPORTED)).column("trial_id")
         dead_ends = pa.array([*FAILURES, "rejected", "discard"])
         failures = trials.filter((pc.field("role") == for_role)
                                  & pc.field("status").isin(dead_ends)).column("trial_id")

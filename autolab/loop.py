@@ -55,6 +55,7 @@ class Running:
     results: list[RunResult] = field(default_factory=list)
     pending: int = 0
     retried: set = field(default_factory=set)
+    slot: int = 0           # the loop's slot, 1..parallel: what the Gantt draws it in
 
     def seed(self, k: int) -> int:
         return self.number * SEEDS_PER_TRIAL + k
@@ -125,7 +126,8 @@ class Loop:
         files = {p: self.repo.blob(sha).decode(errors="replace")
                  for _m, sha, p in self.repo.files(main) if editable.match(p)}
         scores = self.forge.scores()
-        history = tuple(self.ledger.recent(HISTORY))
+        # imported rows were judged elsewhere: no agent weighs them as this lab's verdicts
+        history = tuple(r for r in self.ledger.recent(HISTORY) if not r.imported)
         best = scores[-1].trial_id if scores and scores[-1].trial_id.startswith("t") else ""
         return Context(config=self.config, parent_sha=main, parent_trial=best, files=files,
                        scores=tuple(scores), history=history, slots=slots, idea=idea,
@@ -177,15 +179,22 @@ class Loop:
                                   started_at=utc_now(), **rows.proposal_columns(proposal)))
             self.progress.ended(trial_id, "infra_error", str(exc), None)
             return
-        running = Running(trial, trial_number(trial_id), self.forge.main_sha(), utc_now())
+        running = Running(trial, trial_number(trial_id), self.forge.main_sha(), utc_now(),
+                          slot=self.free_slot())
         self.progress.opened(trial)
         self.submit(running, 0)
 
     def resume(self, trial: Trial) -> Running:
-        running = Running(trial, trial_number(trial.trial_id), self.forge.main_sha(), utc_now())
+        running = Running(trial, trial_number(trial.trial_id), self.forge.main_sha(), utc_now(),
+                          slot=self.free_slot())
         self.progress.note(f"resuming {trial.trial_id}: {trial.proposal.hypothesis}")
         self.submit(running, 0)
         return running
+
+    def free_slot(self) -> int:
+        """The lowest slot no running trial holds; a trial keeps it until its verdict."""
+        held = {running.slot for running, _ in self.jobs.values()}
+        return next(k for k in range(1, len(held) + 2) if k not in held)
 
     def next_trial_id(self) -> str:
         taken = [trial_number(trial_id) for trial_id in self.ledger.ids()]
@@ -259,7 +268,8 @@ class Loop:
     # decide + report + merge/close + record --------------------------------
     def finish(self, running: Running, verdict: Verdict) -> None:
         trial = running.trial
-        row = rows.trial_row(self.config, trial, running.results, running.started_at, verdict)
+        row = replace(rows.trial_row(self.config, trial, running.results, running.started_at,
+                                     verdict), ended_at=utc_now(), slot=running.slot)
         action = {"keep": "merge"}.get(verdict.status, "close")
         if action == "merge" and "suspicious" in verdict.flags and self.config.hold_suspicious:
             row, action = replace(row, status="held"), "hold"
@@ -338,7 +348,9 @@ class Loop:
         if scores:
             full += self.ledger.starting_with(f"baseline-{scores[0].commit_sha[:10]}-s")
         by_id = {r.trial_id: r for r in full}
-        return [by_id.get(r.trial_id, r) for r in self.ledger.rows(columns=LIGHT)]
+        # main's pages show this lab's own trials; imported history never reaches main
+        return [by_id.get(r.trial_id, r) for r in self.ledger.rows(columns=LIGHT)
+                if not r.imported]
 
     def pages(self, history: list[LedgerRow]):
         """reports/README.md and progress.svg, rendered in the merge from main's new scores."""

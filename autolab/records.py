@@ -14,6 +14,8 @@ FAILURES = ("crash", "timeout", "oom", "diverged", "no_artifact", "gate_failed",
             "integrity_mismatch", "eval_error", "infra_error")
 ENDINGS = ("keep", "discard", "held", "rejected", "duplicate", "stale", "pruned", *FAILURES)
 BASELINE = "baseline"
+# the source of rows `autolab import` read from a results file: history, never a verdict
+IMPORTED = "import:"
 
 
 def utc_now() -> str:
@@ -158,6 +160,8 @@ class LedgerRow:
     audit: int = 0                  # 1: its first seed ran unpruned, to check the prune rule
     would_prune: str = ""           # what that rule would have said ("" = let it run)
     prune_wrong: int = 0            # 1: that prune would have stopped a trial beating the best
+    ended_at: str = ""              # when its verdict came (started_at..ended_at: its whole life)
+    slot: int = 0                   # the runner slot it held, 1..parallel (0: not recorded)
 
     @classmethod
     def columns(cls) -> list[str]:
@@ -169,6 +173,10 @@ class LedgerRow:
     @property
     def seed_values(self) -> list[float]:
         return json.loads(self.seed_metrics)
+
+    @property
+    def imported(self) -> bool:
+        return (self.source or "").startswith(IMPORTED)
 
 
 @dataclass(frozen=True)
