@@ -262,9 +262,9 @@ class Ledger:
         marker.write_text(new)
         if self._cache is not None and self._cache[0] == old:
             _, table, ids = self._cache
-            added = pq.read_table(io.BytesIO(changes.get(f"{TRIALS}/{trial_id}.parquet")
-                                             or b""), columns=LIGHT) \
-                if f"{TRIALS}/{trial_id}.parquet" in changes else None
+            # a fold lists the trial's own file too, as deleted (None)
+            own = changes.get(f"{TRIALS}/{trial_id}.parquet")
+            added = pq.read_table(io.BytesIO(own), columns=LIGHT) if own else None
             if added is None:  # folded into compacted/ by this append: read it back once
                 self._cache = None
             else:
