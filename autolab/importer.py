@@ -133,8 +133,7 @@ def import_file(path: Path, config: Config, repo: Repo, ledger: Ledger,
     ids are fixed by the file name, the row number and the row's content, so a second
     import of the same file appends nothing, and rows added to it since are appended."""
     rows = read_rows(path, config, repo, metric)
-    have = ledger.ids()
-    added = sum(ledger.append(r) for r in rows if r.trial_id not in have)
+    added = ledger.append_many(rows, f"{len(rows)} rows from {source_of(path)}")
     return Imported(source_of(path), rows, added)
 
 

@@ -174,3 +174,17 @@ def test_imported_rows_never_pool_into_the_noise(repo, tmp_path):
                             source="import:results.tsv"))
     assert [r.trial_id for r in ledger.seed_groups()] == ["baseline-abc-s0"]
     assert ledger.slice("optimizer", 8)["best"] == []    # an imported keep is not main's best
+
+
+def test_many_rows_in_one_commit_skip_the_ones_there(repo, tmp_path, monkeypatch):
+    monkeypatch.setattr("autolab.ledger.COMPACT_AT", 4)
+    ledger = Ledger(repo, tmp_path / "home")
+    ledger.append(LedgerRow(trial_id="t0001", status="discard"))
+    rows = [LedgerRow(trial_id=f"i{i}", status="keep") for i in range(5)]
+    assert ledger.append_many(rows, "5 rows") == 5
+    assert git(repo.root, "rev-list", "--count", BRANCH) == "2"
+    assert ledger.append_many(rows, "5 rows") == 0       # all there: no new commit
+    assert git(repo.root, "rev-list", "--count", BRANCH) == "2"
+    assert [r.trial_id for r in Ledger(repo, tmp_path / "other").rows()] == [
+        "i0", "i1", "i2", "i3", "i4", "t0001"]
+    assert len(ledger.ids()) == 6
