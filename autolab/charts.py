@@ -205,32 +205,37 @@ def progress(rows: list[LedgerRow], frontier: list[ScoreRow], metric: str,
         chart.add("text", text=f"{outside} off the scale (arrows)", x=ax.right, y=TOP - 6,
                   class_="tick", text_anchor="end")
     present = sorted({r.status for r in rows}, key=legend_order)
-    legend(chart, [("best ± σ", "#0969da")] + ([("imported best", "#8250df")] if history
-                                               else []) + [(s, colour(s)) for s in present])
+    legend(chart, ([("best ± σ", "#0969da")] if steps else [])
+           + ([("imported best", "#8250df")] if history else [])
+           + [(s, colour(s)) for s in present])
     return chart
 
 
 def tree(rows: list[LedgerRow], kept: set[str]) -> Chart:
     """The lineage: one node per trial in ledger order from left to right, an edge from each
     parent to its children. The kept path (the ancestors of each best) runs along the top;
-    every other trial hangs below its parent, one lane deeper per generation off that path,
-    so a 1,000-trial history stays a few lanes high."""
+    every other trial hangs one lane below its parent, except that a kept trial off the path
+    continues its parent's branch in the same lane, as a git graph draws a branch. So a
+    1,000-trial history stays a few lanes high."""
     ids = {r.trial_id: i for i, r in enumerate(rows)}
     lane: dict[str, int] = {}
     for r in rows:     # parents come before their children in a results file and a ledger
         parent = r.parent_trial if r.parent_trial in ids and ids[r.parent_trial] < ids[
             r.trial_id] else ""
-        lane[r.trial_id] = 0 if r.trial_id in kept else lane.get(parent, 0) + 1
+        above = lane.get(parent, 0)
+        branch = r.status == "keep" and above > 0
+        lane[r.trial_id] = 0 if r.trial_id in kept else above if branch else above + 1
     step = 10.0 if len(rows) <= 60 else 3.0
     lanes = max(lane.values(), default=0) + 1
+    gap = 18 if lanes <= 12 else max(6, 216 / lanes)
     chart = Chart("tree", "lineage: parent to child, the kept path along the top",
                   width=int(max(W, LEFT + RIGHT + step * len(rows))),
-                  height=TOP + BOTTOM + max(3, lanes) * 18)
+                  height=int(TOP + BOTTOM + 18 + max(2, lanes - 1) * gap))
     ax = Axes(chart, (0, max(1, len(rows) - 1)), (0, max(2, lanes - 1)))
-    ax.draw("trial, in ledger order", "generations off the kept path", y_ticks=False)
+    ax.draw("trial, in ledger order", "branch", y_ticks=False)
 
     def xy(trial_id: str) -> tuple[float, float]:
-        return ax.px(ids[trial_id]), round(TOP + 9 + lane[trial_id] * 18, 1)
+        return ax.px(ids[trial_id]), round(TOP + 9 + lane[trial_id] * gap, 1)
 
     for r in rows:
         if r.parent_trial in ids and ids[r.parent_trial] < ids[r.trial_id]:

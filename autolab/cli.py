@@ -269,7 +269,7 @@ def status(lab_dir, last):
     for source, group in importer.by_source(rows).items():
         console.print(escape(f"imported {importer.summary_line(source, group, lab.config)}"),
                       soft_wrap=True)
-        kept = Table("kept path", "commit", metric, "Δ", "hypothesis", box=None)
+        kept = Table("kept path", "commit", "metric", "Δ", "hypothesis", box=None)
         for r in importer.frontier(group, lab.config)[-last:]:
             kept.add_row(r.trial_id, r.commit_sha[:7], f"{r.metric:.5g}",
                          "–" if r.delta_vs_best is None else f"{r.delta_vs_best:+.4g}",
