@@ -253,11 +253,11 @@ class Ledger:
     def slice(self, for_role: str, n: int) -> dict[str, list[LedgerRow]]:
         """What an agent in `for_role` reads: the best trial, the last n, its own failures."""
         light = self.table(["trial_id", "status", "role", "source"])
-        trials = light.filter(pc.field("status") != BASELINE)
+        # imported rows were judged elsewhere: an agent builds on this lab's own verdicts
+        trials = light.filter((pc.field("status") != BASELINE)
+                              & ~pc.starts_with(pc.field("source"), IMPORTED))
         ids = trials.column("trial_id")
-        # an imported keep was kept elsewhere: the best an agent builds on is main's
-        kept = trials.filter((pc.field("status") == "keep")
-                             & ~pc.starts_with(pc.field("source"), IMPORTED)).column("trial_id")
+        kept = trials.filter(pc.field("status") == "keep").column("trial_id")
         dead_ends = pa.array([*FAILURES, "rejected", "discard"])
         failures = trials.filter((pc.field("role") == for_role)
                                  & pc.field("status").isin(dead_ends)).column("trial_id")

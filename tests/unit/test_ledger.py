@@ -173,7 +173,7 @@ def test_imported_rows_never_pool_into_the_noise(repo, tmp_path):
     ledger.append(LedgerRow(trial_id="import-r-00002-bbbbbb", status="keep", metric=1.5,
                             source="import:results.tsv"))
     assert [r.trial_id for r in ledger.seed_groups()] == ["baseline-abc-s0"]
-    assert ledger.slice("optimizer", 8)["best"] == []    # an imported keep is not main's best
+    assert ledger.slice("optimizer", 8) == {"best": [], "recent": [], "failures": []}
 
 
 def test_many_rows_in_one_commit_skip_the_ones_there(repo, tmp_path, monkeypatch):
