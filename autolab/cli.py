@@ -26,7 +26,7 @@ from autolab.integrity import manifest_at, watched
 from autolab.ledger import Ledger
 from autolab.loop import Loop
 from autolab.progress import Progress
-from autolab.records import BASELINE, Job
+from autolab.records import BASELINE, IMPORTED, Job
 
 console = Console(highlight=False)
 STATUS_CURVES = 500
@@ -331,6 +331,9 @@ def reproduce(trial_id, lab_dir):
     if row is None or not row.commit_sha:
         raise UserError(f"{trial_id}: no such trial with a commit in the ledger "
                         f"(see `autolab status`)")
+    if row.imported:
+        raise UserError(f"{trial_id}: imported from {row.source[len(IMPORTED):]}; autolab "
+                        f"did not run it, so it has no manifest or seeds to re-run")
     manifest = manifest_at(repo, row.commit_sha, watched(lab.config))
     if manifest.config_sha256 != row.config_sha256:
         raise UserError(f"{trial_id}: commit {row.commit_sha[:10]} no longer matches its "

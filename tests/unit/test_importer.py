@@ -77,6 +77,8 @@ def test_autoresearch_results_become_history(lab, tmp_path):
     assert "import:results.tsv: 5 rows (1 crash, 1 discard, 3 keep)" in status
     assert f"baseline 1.28537 ({head}), best 1.26567 (5980576)" in status
     assert "kept path" in status
+    refused = autolab(lab, "reproduce", rows[0].trial_id, check=False)
+    assert refused.returncode == 2 and "imported from results.tsv" in refused.stderr
 
 
 def test_the_same_file_twice_adds_nothing(lab, tmp_path):
