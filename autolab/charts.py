@@ -109,47 +109,142 @@ def legend(chart: Chart, entries: list[tuple[str, str]]) -> None:
         chart.add("text", text=label, x=x + 16, y=y + 1, class_="tick")
 
 
-def progress(rows: list[LedgerRow], frontier: list[ScoreRow], metric: str) -> Chart:
+def legend_order(status: str) -> tuple[int, str]:
+    """Known statuses in COLOURS' order, then any other label (an imported one) by name."""
+    order = list(COLOURS)
+    return (order.index(status), "") if status in order else (len(order), status)
+
+
+def positions(rows: list[LedgerRow]) -> dict[str, int]:
+    """Each row's place on a chart's trial axis: this lab's trials at their number, imported
+    history before 0 in file order, since it came first."""
+    imported = [r.trial_id for r in rows if r.imported]
+    out = {trial_id: i - len(imported) for i, trial_id in enumerate(imported)}
+    out.update((r.trial_id, trial_number(r.trial_id)) for r in rows if not r.imported)
+    return out
+
+
+def shown_range(values: list[float]) -> tuple[float, float]:
+    """The values a chart's scale covers: all but those past Tukey's far fences (3 IQR out),
+    so one trial far off (a diverged 8.0 next to 0.08, a crash logged as 0) cannot flatten
+    the rest; the chart draws those on its edge and marks them."""
+    q1, q3 = quantile(values, 0.25), quantile(values, 0.75)
+    fence = 3 * (q3 - q1)
+    inside = [v for v in values if q1 - fence <= v <= q3 + fence]
+    return min(inside), max(inside)
+
+
+def step_line(steps: list[tuple[float, float]], x_end: float) -> list[tuple[float, float]]:
+    line = [steps[0]]
+    for x, y in steps[1:]:
+        line += [(x, line[-1][1]), (x, y)]
+    line.append((x_end, line[-1][1]))
+    return line
+
+
+def progress(rows: list[LedgerRow], frontier: list[ScoreRow], metric: str,
+             imported_best: tuple[list[LedgerRow], ...] = ()) -> Chart:
     """The metric over trial number: a dot per trial coloured by status, the running best
-    as a step line with its noise band (±σ of the baseline), failures as marks on top."""
+    as a step line with its noise band (±σ of the baseline), failures as marks on top.
+    Imported history sits before trial 0 with its own kept frontier as a dashed line."""
     chart = Chart("progress", f"{metric} by trial: dots are trials, the line the best")
-    scored = [(trial_number(r.trial_id), r.metric, r) for r in rows
+    at = positions(rows)
+    scored = [(at[r.trial_id], r.metric, r) for r in rows
               if r.metric is not None and math.isfinite(r.metric)]
-    failed = [(trial_number(r.trial_id), r) for r in rows
-              if r.metric is None and r.status in FAILURES]
+    failed = [(at[r.trial_id], r) for r in rows if r.metric is None and r.status in FAILURES]
     sigma = frontier[0].metric_std if frontier else 0.0
-    x_max = max([1] + [trial_number(r.trial_id) for r in rows])
+    x_min, x_max = min([0, *at.values()]), max([1, *at.values()])
     steps = [(trial_number(s.trial_id), s.metric) for s in frontier]
-    values = [v for _, v, _ in scored]
+    history = [[(at[r.trial_id], r.metric) for r in best] for best in imported_best if best]
+    ends = [max(at[r.trial_id] for r in rows if r.source == best[0].source)
+            for best in imported_best if best]
     bounds = [v for _, m in steps for v in (m - sigma, m + sigma)]
-    if values:
-        # outliers (a diverged 8.0 next to 0.08) would flatten everything else: clip them
-        bounds += [quantile(values, 0.02), quantile(values, 0.95)]
+    bounds += [m for line in history for _, m in line]
+    if scored:
+        bounds += shown_range([v for _, v, _ in scored])
     lo, hi = (min(bounds), max(bounds)) if bounds else (0.0, 1.0)
     pad = (hi - lo) * 0.06 or abs(hi) * 0.1 or 1.0
-    ax = Axes(chart, (0, x_max), (lo - pad, hi + pad))
-    ax.draw("trial", metric)
+    ax = Axes(chart, (x_min, x_max), (lo - pad, hi + pad))
+    ax.draw("trial (imported history before 0)" if history else "trial", metric)
     if steps:
-        line = [steps[0]]
-        for x, y in steps[1:]:
-            line += [(x, line[-1][1]), (x, y)]
-        line.append((x_max, line[-1][1]))
+        line = step_line(steps, x_max)
         upper = " ".join(f"{ax.px(x)},{ax.py(y + sigma)}" for x, y in line)
         lower = " ".join(f"{ax.px(x)},{ax.py(y - sigma)}" for x, y in reversed(line))
         chart.add("polygon", points=f"{upper} {lower}", class_="band",
                   title=f"noise band: best ± σ (σ = {sigma:.3g})")
         chart.add("polyline", points=" ".join(f"{ax.px(x)},{ax.py(y)}" for x, y in line),
                   class_="best", title="running best")
+    for line, end in zip(history, ends, strict=True):
+        points = step_line(line, end)
+        chart.add("polyline", points=" ".join(f"{ax.px(x)},{ax.py(y)}" for x, y in points),
+                  class_="best imported", title="imported history's kept frontier")
+    outside = 0
     for x, value, r in scored:
         clipped = min(max(value, ax.y0), ax.y1)
-        chart.add("circle", cx=ax.px(x), cy=ax.py(clipped), r=3.2 if value == clipped else 2.4,
-                  fill=colour(r.status), class_="dot" if value == clipped else "dot clipped",
-                  title=f"{r.trial_id} {r.status} {value:.5g}: {r.hypothesis}")
+        off = value != clipped
+        outside += off
+        chart.add("circle", cx=ax.px(x), cy=ax.py(clipped), r=2.4 if off else 3.2,
+                  fill=colour(r.status), class_="dot clipped" if off else "dot",
+                  title=f"{r.trial_id} {r.status} {value:.5g}"
+                        f"{' (off the scale)' if off else ''}: {r.hypothesis}")
+        if off:   # an arrow pointing the way the value lies
+            tip = TOP - 1 if value > ax.y1 else ax.bottom + 1
+            base = tip + (5 if value > ax.y1 else -5)
+            chart.add("polygon", class_="outlier",
+                      points=f"{ax.px(x) - 3},{base} {ax.px(x) + 3},{base} {ax.px(x)},{tip}")
     for x, r in failed:
         chart.add("rect", x=ax.px(x) - 2.5, y=TOP - 2, width=5, height=5, fill=colour(r.status),
                   class_="failmark", title=f"{r.trial_id} {r.status}: {r.reason}")
-    present = sorted({r.status for r in rows}, key=list(COLOURS).index)
-    legend(chart, [("best ± σ", "#0969da")] + [(s, colour(s)) for s in present])
+    if outside:
+        chart.add("text", text=f"{outside} off the scale (arrows)", x=ax.right, y=TOP - 6,
+                  class_="tick", text_anchor="end")
+    present = sorted({r.status for r in rows}, key=legend_order)
+    legend(chart, ([("best ± σ", "#0969da")] if steps else [])
+           + ([("imported best", "#8250df")] if history else [])
+           + [(s, colour(s)) for s in present])
+    return chart
+
+
+def tree(rows: list[LedgerRow], kept: set[str]) -> Chart:
+    """The lineage: one node per trial in ledger order from left to right, an edge from each
+    parent to its children. The kept path (the ancestors of each best) runs along the top;
+    every other trial hangs one lane below its parent, except that a kept trial off the path
+    continues its parent's branch in the same lane, as a git graph draws a branch. So a
+    1,000-trial history stays a few lanes high."""
+    ids = {r.trial_id: i for i, r in enumerate(rows)}
+    lane: dict[str, int] = {}
+    for r in rows:     # parents come before their children in a results file and a ledger
+        parent = r.parent_trial if r.parent_trial in ids and ids[r.parent_trial] < ids[
+            r.trial_id] else ""
+        above = lane.get(parent, 0)
+        branch = r.status == "keep" and above > 0
+        lane[r.trial_id] = 0 if r.trial_id in kept else above if branch else above + 1
+    step = 10.0 if len(rows) <= 60 else 3.0
+    lanes = max(lane.values(), default=0) + 1
+    gap = 18 if lanes <= 12 else max(6, 216 / lanes)
+    chart = Chart("tree", "lineage: parent to child, the kept path along the top",
+                  width=int(max(W, LEFT + RIGHT + step * len(rows))),
+                  height=int(TOP + BOTTOM + 18 + max(2, lanes - 1) * gap))
+    ax = Axes(chart, (0, max(1, len(rows) - 1)), (0, max(2, lanes - 1)))
+    ax.draw("trial, in ledger order", "branch", y_ticks=False)
+
+    def xy(trial_id: str) -> tuple[float, float]:
+        return ax.px(ids[trial_id]), round(TOP + 9 + lane[trial_id] * gap, 1)
+
+    for r in rows:
+        if r.parent_trial in ids and ids[r.parent_trial] < ids[r.trial_id]:
+            (xp, yp), (xc, yc) = xy(r.parent_trial), xy(r.trial_id)
+            on_path = r.trial_id in kept and r.parent_trial in kept
+            chart.add("path", d=f"M{xp},{yp} V{yc} H{xc}",
+                      class_="edge kept" if on_path else "edge")
+    for r in rows:
+        x, y = xy(r.trial_id)
+        value = "" if r.metric is None else f" {r.metric:.5g}"
+        chart.add("circle", cx=x, cy=y, r=4 if r.trial_id in kept else 2.6,
+                  fill=colour(r.status), class_="node kept" if r.trial_id in kept else "node",
+                  title=f"{r.trial_id} {r.status}{value}: {r.hypothesis}")
+    present = sorted({r.status for r in rows}, key=legend_order)
+    legend(chart, [("kept path", "#2da44e")] + [(s, colour(s)) for s in present])
     return chart
 
 
@@ -171,15 +266,31 @@ def slots(spans: list[tuple[float, float]]) -> list[int]:
     return out
 
 
+def lanes(ran: list[LedgerRow], spans: list[tuple[float, float]]) -> tuple[list[int], int]:
+    """Each run's lane, and how many lanes are recorded slots: a row that recorded its slot
+    runs in it; older rows, which did not, are packed into lanes below those."""
+    recorded = max((r.slot or 0 for r in ran), default=0)
+    unplaced = [i for i, r in enumerate(ran) if not r.slot]
+    packed = slots([spans[i] for i in unplaced])
+    out = [(r.slot or 0) - 1 for r in ran]
+    for i, lane in zip(unplaced, packed, strict=True):
+        out[i] = recorded + lane
+    return out, recorded
+
+
 def gantt(rows: list[LedgerRow]) -> Chart:
-    """Trials over wall-clock time, one lane per runner slot, coloured by status. Slots are
-    rebuilt by packing each trial's [started_at, started_at + wall_s] into the first free lane."""
-    ran = sorted(((seconds(r.started_at), r) for r in rows if r.started_at and r.wall_s > 0),
-                 key=lambda pair: pair[0])
-    t0 = ran[0][0] if ran else 0.0
-    spans = [(t - t0, t - t0 + r.wall_s) for t, r in ran]
-    lanes = slots(spans)
-    n = max(lanes, default=0) + 1
+    """Trials over wall-clock time, one lane per runner slot, coloured by status: each from
+    its recorded start to its recorded end (else start + wall_s), in its recorded slot."""
+    timed = [r for r in rows if r.started_at and (r.ended_at or r.wall_s > 0)]
+    # imported timings only when this lab has none of its own: two eras on one axis
+    # would squeeze both into slivers
+    ran = sorted([r for r in timed if not r.imported] or timed, key=lambda r: r.started_at)
+    t0 = seconds(ran[0].started_at) if ran else 0.0
+    spans = [(seconds(r.started_at) - t0,
+              (seconds(r.ended_at) if r.ended_at else seconds(r.started_at) + r.wall_s) - t0)
+             for r in ran]
+    lane_of, recorded = lanes(ran, spans)
+    n = max(lane_of, default=0) + 1
     chart = Chart("gantt", "trials over time, one lane per runner slot",
                   height=TOP + BOTTOM + max(3, n) * 22)
     end = max((e for _, e in spans), default=1.0)
@@ -188,14 +299,15 @@ def gantt(rows: list[LedgerRow]) -> Chart:
             y_ticks=False)
     band = (ax.bottom - TOP) / n
     for lane in range(n):
-        chart.add("text", text=f"slot {lane + 1}", x=LEFT - 6,
-                  y=round(TOP + (lane + 0.5) * band + 4, 1), class_="tick", text_anchor="end")
-    for (start, stop), lane, (_, r) in zip(spans, lanes, ran, strict=True):
+        name = f"slot {lane + 1}" if lane < recorded else f"unrecorded {lane - recorded + 1}"
+        chart.add("text", text=name, x=LEFT - 6, y=round(TOP + (lane + 0.5) * band + 4, 1),
+                  class_="tick", text_anchor="end")
+    for (start, stop), lane, r in zip(spans, lane_of, ran, strict=True):
         chart.add("rect", x=ax.px(start), y=round(TOP + lane * band + 2, 1),
                   width=max(1.0, round(ax.px(stop) - ax.px(start), 1)),
                   height=round(band - 4, 1), fill=colour(r.status), class_="bar",
-                  title=f"{r.trial_id} {r.status}, {r.wall_s:.1f} s: {r.hypothesis}")
-    present = sorted({r.status for _, r in ran}, key=list(COLOURS).index)
+                  title=f"{r.trial_id} {r.status}, {stop - start:.1f} s: {r.hypothesis}")
+    present = sorted({r.status for r in ran}, key=legend_order)
     legend(chart, [(s, colour(s)) for s in present])
     return chart
 

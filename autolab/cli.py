@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from autolab import config as config_mod
-from autolab import dashboard, registry, scores
+from autolab import dashboard, importer, registry, scores
 from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.engine import Engine
@@ -27,7 +27,7 @@ from autolab.integrity import manifest_at, watched
 from autolab.ledger import Ledger
 from autolab.loop import Loop, pruning
 from autolab.progress import Progress
-from autolab.records import BASELINE, Job
+from autolab.records import BASELINE, IMPORTED, Job
 from autolab.spend import Spend
 
 console = Console(highlight=False)
@@ -224,6 +224,29 @@ def idea(text, lab_dir):
     console.print(table)
 
 
+@cli.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
+@click.option("--metric", default=None,
+              help="the column holding the metric [default: the lab's metric]")
+def import_(path, lab_dir, metric):
+    """Read a results TSV (karpathy/autoresearch's, or a wider one with parents and roles)
+    into the ledger as history; importing the same file again adds nothing.
+
+    Imported rows have source `import:<file>`. `autolab status` and `autolab report` show
+    them, their baseline and their kept frontier; the noise band, the agents and `main`
+    never count them as this lab's verdicts.
+    """
+    lab = config_mod.load(lab_dir)
+    repo = Repo(lab.root)
+    done = importer.import_file(path, lab.config, repo, Ledger(repo, lab.home), metric)
+    kept = len(done.rows) - done.added
+    console.print(f"imported {done.added} of {len(done.rows)} rows from {escape(str(path))}"
+                  + (f" ({kept} already in the ledger)" if kept else ""), soft_wrap=True)
+    console.print(escape(importer.summary_line(done.source, done.rows, lab.config)),
+                  soft_wrap=True)
+
+
 @cli.command()
 @click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
 @click.option("--last", "-n", default=10, show_default=True, help="recent trials to list")
@@ -249,7 +272,16 @@ def status(lab_dir, last, forge):
                       f"{base.metric_std:.3g}; {len(frontier) - 1} kept")
     else:
         console.print("no baseline yet: `autolab run` starts with it")
-    trials = [r for r in rows if r.status != BASELINE]
+    for source, group in importer.by_source(rows).items():
+        console.print(escape(f"imported {importer.summary_line(source, group, lab.config)}"),
+                      soft_wrap=True)
+        kept = Table("kept path", "commit", "metric", "Δ", "hypothesis", box=None)
+        for r in importer.frontier(group, lab.config)[-last:]:
+            kept.add_row(r.trial_id, r.commit_sha[:7], f"{r.metric:.5g}",
+                         "–" if r.delta_vs_best is None else f"{r.delta_vs_best:+.4g}",
+                         escape(r.hypothesis[:60]))
+        console.print(kept)
+    trials = [r for r in rows if r.status != BASELINE and not r.imported]
     counts: dict[str, int] = {}
     for r in trials:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -262,7 +294,8 @@ def status(lab_dir, last, forge):
                       escape(r.hypothesis[:70]))
     if trials:
         console.print(table)
-        for line in dashboard.essentials(dashboard.summarize(rows)):
+        own = [r for r in rows if not r.imported]
+        for line in dashboard.essentials(dashboard.summarize(own)):
             console.print(escape(line), style="dim" if not line.startswith("anomaly") else "red")
         console.print(escape(pruning(lab.config, ledger, frontier)[1]), style="dim")
     done = {r.trial_id for r in rows}
@@ -303,6 +336,9 @@ def reproduce(trial_id, lab_dir):
     if row is None or not row.commit_sha:
         raise UserError(f"{trial_id}: no such trial with a commit in the ledger "
                         f"(see `autolab status`)")
+    if row.imported:
+        raise UserError(f"{trial_id}: imported from {row.source[len(IMPORTED):]}; autolab "
+                        f"did not run it, so it has no manifest or seeds to re-run")
     manifest = manifest_at(repo, row.commit_sha, watched(lab.config))
     if manifest.config_sha256 != row.config_sha256:
         raise UserError(f"{trial_id}: commit {row.commit_sha[:10]} no longer matches its "

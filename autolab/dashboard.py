@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from autolab import charts, report
+from autolab import charts, importer, report
 from autolab.config import Config
 from autolab.prune import Audit
 from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow
@@ -182,20 +182,44 @@ TABLE = ("trial_id", "status", "colour", "flags", "reason", "role", "source", "m
 
 def table_row(r: LedgerRow) -> list:
     text, href = report.pr_link(r.pr, r.trial_id) if r.pr else ("", "")
+    if r.imported and r.commit_sha:
+        text = f"commit {r.commit_sha[:10]}" + (" (not here)" if r.flags else "")
     return [r.trial_id, r.status, charts.colour(r.status), r.flags, r.reason, r.role, r.source,
             report.fmt(r.metric), report.signed(r.delta_vs_best), r.n_seeds,
             f"{r.wall_s:.1f}", r.hypothesis, text, href]
 
 
+def kept_path(rows: list[LedgerRow], bests: list[str]) -> set[str]:
+    """The trials from each best back to its root through the parent links."""
+    parent = {r.trial_id: r.parent_trial for r in rows}
+    path: set[str] = set()
+    for trial_id in bests:
+        while trial_id in parent and trial_id not in path:
+            path.add(trial_id)
+            trial_id = parent[trial_id]
+    return path
+
+
 def html(config: Config, rows: list[LedgerRow], frontier: list[ScoreRow]) -> str:
     summary = summarize(rows)
+    history = {source: (group, importer.frontier(group, config))
+               for source, group in importer.by_source(summary.trials).items()}
+    bests = [s.trial_id for s in frontier[1:]] + [front[-1].trial_id
+                                                  for _, front in history.values() if front]
+    own = [r for r in summary.trials if not r.imported]
     charts_svg = {
-        "progress": report.svg(charts.progress(rows, frontier, config.metric)),
+        "progress": report.svg(charts.progress(rows, frontier, config.metric,
+                                               tuple(f for _, f in history.values()))),
+        "tree": report.svg(charts.tree(summary.trials, kept_path(summary.trials, bests))),
         "gantt": report.svg(charts.gantt(rows)),
         "statuses": report.svg(charts.breakdown(summary.counts)),
     }
+    imported = [{"source": source, "rows": len(group), "baseline": front[0] if front else None,
+                 "best": front[-1] if front else None, "kept": len(front) - 1}
+                for source, (group, front) in history.items()]
     return report.render("dashboard.html.j2", config=config, summary=summary,
-                         frontier=frontier, charts=charts_svg,
+                         frontier=frontier, charts=charts_svg, imported=imported,
+                         own={"trials": len(own), "kept": sum(r.status == "keep" for r in own)},
                          generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                          table={"columns": TABLE,
                                 "rows": [table_row(r) for r in reversed(summary.trials)]})

@@ -32,7 +32,7 @@ from gitdb import IStream, LooseObjectDB
 
 from autolab.errors import StaleError
 from autolab.gitops import Repo
-from autolab.records import BASELINE, FAILURES, LedgerRow
+from autolab.records import BASELINE, FAILURES, IMPORTED, LedgerRow
 
 BRANCH = "refs/heads/autolab/ledger"
 TRIALS, COMPACTED = "trials", "compacted"
@@ -69,14 +69,12 @@ class Ledger:
     # writing ------------------------------------------------------------
     def append(self, row: LedgerRow) -> bool:
         """Commit `row` to the ledger branch; False if that trial already has its row."""
-        buf = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist([row.as_dict()], schema=SCHEMA), buf)
-        data = buf.getvalue()
+        table = _table([row])
         for _attempt in range(20):
             head = self.head()
             if row.trial_id in self.ids(head):
                 return False
-            commit, changes = self._commit_with(head, row.trial_id, data,
+            commit, changes = self._commit_with(head, {row.trial_id: table},
                                                 f"ledger: {row.trial_id} {row.status}")
             try:
                 self.repo.swap_ref(BRANCH, commit, head)
@@ -86,8 +84,29 @@ class Ledger:
             return True
         raise StaleError("the ledger branch kept moving; 20 attempts to append failed")
 
-    def _commit_with(self, head: str | None, trial_id: str, data: bytes, message: str):
-        """A commit adding one trial file, folding trials/ into compacted/ when it is full.
+    def append_many(self, rows: list[LedgerRow], message: str) -> int:
+        """Commit, in one ledger commit, every row whose trial has no row yet: an import's
+        thousand rows are one write, not a thousand. Returns how many were added."""
+        for _attempt in range(20):
+            head = self.head()
+            have = self.ids(head)
+            new = [r for r in rows if r.trial_id not in have]
+            if not new:
+                return 0
+            table = _table(new)   # one conversion, then a zero-copy slice per row
+            files = {r.trial_id: table.slice(i, 1) for i, r in enumerate(new)}
+            commit, changes = self._commit_with(head, files, f"ledger: {message}")
+            try:
+                self.repo.swap_ref(BRANCH, commit, head)
+            except StaleError:
+                continue
+            self._mirror_own(head, commit, changes, None)
+            return len(files)
+        raise StaleError("the ledger branch kept moving; 20 attempts to append failed")
+
+    def _commit_with(self, head: str | None, added: dict[str, pa.Table], message: str):
+        """A commit adding one file per trial ({trial_id: its row}), folding trials/ into
+        compacted/ when it is full; rows folded at once are never written one by one.
 
         Returns the commit sha and the mirror changes {path: bytes or None to delete}.
         """
@@ -95,13 +114,16 @@ class Ledger:
         sub = {t.name: t for t in git_repo.commit(head).tree.trees} if head else {}
         trials = {b.name: b.binsha for b in sub[TRIALS].blobs} if TRIALS in sub else {}
         compacted = {b.name: b.binsha for b in sub[COMPACTED].blobs} if COMPACTED in sub else {}
-        name = f"{trial_id}.parquet"
-        changes: dict[str, bytes | None] = {f"{TRIALS}/{name}": data}
-        trials[name] = self._store(b"blob", data)
-        if len(trials) >= COMPACT_AT:
+        changes: dict[str, bytes | None] = {}
+        if len(trials) + len(added) < COMPACT_AT:
+            for trial_id, table in added.items():
+                data = _parquet(table)
+                changes[f"{TRIALS}/{trial_id}.parquet"] = data
+                trials[f"{trial_id}.parquet"] = self._store(b"blob", data)
+        else:
             tables = [pq.read_table(io.BytesIO(self.repo.blob(sha.hex())), schema=SCHEMA)
                       for sha in trials.values()]
-            folded = pa.concat_tables(tables).sort_by("trial_id")
+            folded = pa.concat_tables([*tables, *added.values()]).sort_by("trial_id")
             ids = folded.column("trial_id")
             out = io.BytesIO()
             pq.write_table(folded, out, compression="zstd")
@@ -220,16 +242,21 @@ class Ledger:
         return self.rows(pc.field("parent_sha") == parent_sha)
 
     def seed_groups(self) -> list[LedgerRow]:
-        """Rows that carry several seeds of one code version: the baseline's and confirmed."""
-        return self.rows((pc.field("n_seeds") > 1) | (pc.field("status") == BASELINE))
+        """Rows that carry several seeds of one code version: the baseline's and confirmed.
+
+        Imported rows never count: their noise was measured elsewhere, if at all."""
+        return self.rows(((pc.field("n_seeds") > 1) | (pc.field("status") == BASELINE))
+                         & ~pc.starts_with(pc.field("source"), IMPORTED))
 
     def starting_with(self, prefix: str) -> list[LedgerRow]:
         return self.rows(pc.starts_with(pc.field("trial_id"), prefix))
 
     def slice(self, for_role: str, n: int) -> dict[str, list[LedgerRow]]:
         """What an agent in `for_role` reads: the best trial, the last n, its own failures."""
-        light = self.table(["trial_id", "status", "role"])
-        trials = light.filter(pc.field("status") != BASELINE)
+        light = self.table(["trial_id", "status", "role", "source"])
+        # imported rows were judged elsewhere: an agent builds on this lab's own verdicts
+        trials = light.filter((pc.field("status") != BASELINE)
+                              & ~pc.starts_with(pc.field("source"), IMPORTED))
         ids = trials.column("trial_id")
         kept = trials.filter(pc.field("status") == "keep").column("trial_id")
         dead_ends = pa.array([*FAILURES, "rejected", "discard"])
@@ -243,8 +270,10 @@ class Ledger:
                 "failures": [full[t] for t in failures]}
 
     # mirror -------------------------------------------------------------
-    def _mirror_own(self, old: str | None, new: str, changes: dict, trial_id: str) -> None:
-        """Apply our own commit to the mirror; anything else moving the branch forces a sync."""
+    def _mirror_own(self, old: str | None, new: str, changes: dict,
+                    trial_id: str | None) -> None:
+        """Apply our own commit to the mirror; anything else moving the branch forces a sync.
+        The cached view grows by one appended trial in place; many are read back once."""
         marker = self.mirror / "HEAD"
         previous = marker.read_text() if marker.exists() else None
         if previous != old:
@@ -258,9 +287,9 @@ class Ledger:
         marker.write_text(new)
         if self._cache is not None and self._cache[0] == old:
             _, table, ids = self._cache
-            added = pq.read_table(io.BytesIO(changes.get(f"{TRIALS}/{trial_id}.parquet")
-                                             or b""), columns=LIGHT) \
-                if f"{TRIALS}/{trial_id}.parquet" in changes else None
+            # a fold lists the trial's own file too, as deleted (None)
+            own = changes.get(f"{TRIALS}/{trial_id}.parquet") if trial_id else None
+            added = pq.read_table(io.BytesIO(own), columns=LIGHT) if own else None
             if added is None:  # folded into compacted/ by this append: read it back once
                 self._cache = None
             else:
@@ -269,6 +298,16 @@ class Ledger:
                 table = pa.concat_tables([table, added])
                 self._cache = (new, table if trial_id > last else table.sort_by("trial_id"),
                                ids)
+
+
+def _table(rows: list[LedgerRow]) -> pa.Table:
+    return pa.Table.from_pylist([r.as_dict() for r in rows], schema=SCHEMA)
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
 
 
 def _tree_bytes(entries: list[tuple[bytes, int, str]]) -> bytes:

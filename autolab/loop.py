@@ -70,6 +70,7 @@ class Running:
     started_at: str
     results: list[RunResult] = field(default_factory=list)
     audit: PruneRule | None = None   # the rule its first seed ran without, to be replayed
+    slot: int = 0           # the loop's slot, 1..parallel: what the Gantt draws it in
 
     def seed(self, k: int) -> int:
         return self.number * SEEDS_PER_TRIAL + k
@@ -201,7 +202,8 @@ class Loop:
         files = {p: self.repo.blob(sha).decode(errors="replace")
                  for _m, sha, p in self.repo.files(main) if editable.match(p)}
         scores = self.forge.scores()
-        history = tuple(self.ledger.recent(HISTORY))
+        # imported rows were judged elsewhere: no agent weighs them as this lab's verdicts
+        history = tuple(r for r in self.ledger.recent(HISTORY) if not r.imported)
         best = scores[-1].trial_id if scores and scores[-1].trial_id.startswith("t") else ""
         return Context(config=self.config, parent_sha=main, parent_trial=best, files=files,
                        scores=tuple(scores), history=history, slots=slots, idea=idea,
@@ -270,7 +272,8 @@ class Loop:
         return self.opened(trial)
 
     def opened(self, trial: Trial) -> Running:
-        return Running(trial, trial_number(trial.trial_id), self.forge.main_sha(), utc_now())
+        return Running(trial, trial_number(trial.trial_id), self.forge.main_sha(), utc_now(),
+                       slot=self.free_slot())
 
     def successor(self, row: LedgerRow, kind: str, **proposal) -> Trial:
         """A new trial id on `row`'s commit and PR, for a rerun or a person's verdict."""
@@ -280,6 +283,11 @@ class Loop:
                         parent_trial=row.trial_id)
         return self.forge.successor(self.next_trial_id(), row.commit_sha, row.pr,
                                     replace(base, **proposal))
+
+    def free_slot(self) -> int:
+        """The lowest slot no running trial holds; a trial keeps it until its verdict."""
+        held = {running.slot for running in self.running.values()}
+        return next(k for k in range(1, len(held) + 2) if k not in held)
 
     def next_trial_id(self) -> str:
         taken = [trial_number(trial_id) for trial_id in self.ledger.ids()]
@@ -352,7 +360,8 @@ class Loop:
     def finish(self, running: Running, verdict: Verdict) -> None:
         self.running.pop(running.trial.trial_id, None)
         trial = running.trial
-        row = rows.trial_row(self.config, trial, running.results, running.started_at, verdict)
+        row = replace(rows.trial_row(self.config, trial, running.results, running.started_at,
+                                     verdict), ended_at=utc_now(), slot=running.slot)
         if running.audit is not None and verdict.status in (Status.KEEP, Status.DISCARD):
             row = replace(row, **self.audited(running, verdict))
         action = Action.MERGE if verdict.status == Status.KEEP else Action.CLOSE
@@ -442,7 +451,9 @@ class Loop:
         if scores:
             full += self.ledger.starting_with(baseline_id(scores[0].commit_sha))
         by_id = {r.trial_id: r for r in full}
-        return [by_id.get(r.trial_id, r) for r in self.ledger.rows(columns=LIGHT)]
+        # main's pages show this lab's own trials; imported history never reaches main
+        return [by_id.get(r.trial_id, r) for r in self.ledger.rows(columns=LIGHT)
+                if not r.imported]
 
     def pages(self, history: list[LedgerRow]):
         """reports/README.md and progress.svg, rendered in the merge from main's new scores."""

@@ -60,6 +60,8 @@ def baseline_id(main_sha: str, seed: int | None = None) -> str:
     """The ledger id of a baseline seed of `main_sha`, or without a seed their common prefix."""
     prefix = f"baseline-{main_sha[:10]}-s"
     return prefix if seed is None else f"{prefix}{seed}"
+# the source of rows `autolab import` read from a results file: history, never a verdict
+IMPORTED = "import:"
 
 
 def utc_now() -> str:
@@ -210,6 +212,8 @@ class LedgerRow:
     gpu_usd: float = 0.0
     cpu_usd: float = 0.0            # CPU cores and memory, start-up included
     startup_s: float = 0.0          # billed container start-up, within the compute above
+    ended_at: str = ""              # when its verdict came (started_at..ended_at: its whole life)
+    slot: int = 0                   # the runner slot it held, 1..parallel (0: not recorded)
 
     @classmethod
     def columns(cls) -> list[str]:
@@ -221,6 +225,10 @@ class LedgerRow:
     @property
     def seed_values(self) -> list[float]:
         return json.loads(self.seed_metrics)
+
+    @property
+    def imported(self) -> bool:
+        return (self.source or "").startswith(IMPORTED)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The pages each merge commits, and the HTML dashboard of a 50-trial ledger, in Chromium.
 
 The ledger is real: a toy lab's own `autolab run` (baseline, merges, discards), then 44
-more rows of every ending appended through `Ledger.append` onto its ledger branch.
+more rows of every ending appended through `Ledger.append` onto its ledger branch. A second
+lab holds 1,000 trials brought in by `autolab import` from a wide results TSV.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from bench.dashboard import synthetic_rows
+from bench.dashboard import lab_with_import, probe, rendered_ms, synthetic_rows
 from conftest import autolab, git, make_lab
 
 from autolab import scores
@@ -69,7 +70,7 @@ def test_report_writes_one_self_contained_page(big_lab, tmp_path):
     assert urls == set() and " src=" not in page and "<link" not in page
     data = json.loads(re.search(r'id="trial-data">(.*?)</script>', page, re.S).group(1))
     assert len(data["rows"]) == 50
-    assert page.count('class="chart chart-') == 3
+    assert page.count('class="chart chart-') == 4   # progress, lineage, Gantt, statuses
 
 
 def chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -108,3 +109,27 @@ def test_dashboard_in_headless_chromium(big_lab, tmp_path):
     assert gantt.count('class="bar"') > 30
     body = dom.stdout.split('<table id="trials">', 1)[1].split("</table>", 1)[0]
     assert body.count("<tr>") == 51                     # the header and 50 trials, by script
+
+
+@pytest.mark.slow   # about 10 s: a 1,000-row import, the page, one Chromium start
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                    "(apt-get install -y chromium; .ci/run installs it)")
+def test_imported_history_of_1000_trials_in_headless_chromium(tmp_path):
+    lab, _ = lab_with_import(tmp_path, 1000)
+    page = tmp_path / "index.html"
+    autolab(lab, "report", "--html", str(page))
+    dom = chromium("--dump-dom", probe(page).as_uri(), cwd=tmp_path)
+    assert console_lines(dom.stderr) == []
+    ms = rendered_ms(dom.stdout)
+    print(f"1,000 imported trials: {ms:.0f} ms from navigation to the load event")
+    assert ms is not None and ms < 6000   # generous: tests/bench/dashboard.py prints the figure
+    tree = dom.stdout.split('class="chart chart-tree"', 1)[1].split("</svg>", 1)[0]
+    assert tree.count('class="node') == 1000                 # one node per trial
+    kept = tree.count('class="node kept"')
+    assert kept > 10 and tree.count('class="edge kept"') == kept - 1   # one path, root to best
+    progress = dom.stdout.split('class="chart chart-progress"', 1)[1].split("</svg>", 1)[0]
+    assert 'class="best imported"' in progress
+    assert progress.count('class="outlier"') == 1 and "1 off the scale" in progress
+    body = dom.stdout.split('<table id="trials">', 1)[1].split("</table>", 1)[0]
+    assert body.count("<tr>") == 1001
+    assert "imported <b>1000</b>" in dom.stdout

@@ -152,3 +152,39 @@ def test_same_ledger_rebuilds_a_deleted_mirror(repo, tmp_path):
     shutil.rmtree(home / "ledger")
     assert [r.trial_id for r in ledger.rows()] == ["t1"]
     assert ledger.has("t1")
+
+
+def test_an_append_that_folds_keeps_the_cached_view_right(repo, tmp_path, monkeypatch):
+    monkeypatch.setattr("autolab.ledger.COMPACT_AT", 3)
+    ledger = Ledger(repo, tmp_path / "home")
+    for i in range(1, 5):
+        ledger.ids()                      # a warm cache, as in a long run or an import
+        assert ledger.append(LedgerRow(trial_id=f"t{i:04d}", status="discard"))
+    assert sorted(ledger.ids()) == ["t0001", "t0002", "t0003", "t0004"]
+    assert [r.trial_id for r in Ledger(repo, tmp_path / "other").rows()] == sorted(
+        ledger.ids())
+
+
+def test_imported_rows_never_pool_into_the_noise(repo, tmp_path):
+    ledger = Ledger(repo, tmp_path / "home")
+    ledger.append(LedgerRow(trial_id="baseline-abc-s0", status="baseline", metric=1.0))
+    ledger.append(LedgerRow(trial_id="import-r-00001-aaaaaa", status="baseline", metric=2.0,
+                            n_seeds=3, source="import:results.tsv"))
+    ledger.append(LedgerRow(trial_id="import-r-00002-bbbbbb", status="keep", metric=1.5,
+                            source="import:results.tsv"))
+    assert [r.trial_id for r in ledger.seed_groups()] == ["baseline-abc-s0"]
+    assert ledger.slice("optimizer", 8) == {"best": [], "recent": [], "failures": []}
+
+
+def test_many_rows_in_one_commit_skip_the_ones_there(repo, tmp_path, monkeypatch):
+    monkeypatch.setattr("autolab.ledger.COMPACT_AT", 4)
+    ledger = Ledger(repo, tmp_path / "home")
+    ledger.append(LedgerRow(trial_id="t0001", status="discard"))
+    rows = [LedgerRow(trial_id=f"i{i}", status="keep") for i in range(5)]
+    assert ledger.append_many(rows, "5 rows") == 5
+    assert git(repo.root, "rev-list", "--count", BRANCH) == "2"
+    assert ledger.append_many(rows, "5 rows") == 0       # all there: no new commit
+    assert git(repo.root, "rev-list", "--count", BRANCH) == "2"
+    assert [r.trial_id for r in Ledger(repo, tmp_path / "other").rows()] == [
+        "i0", "i1", "i2", "i3", "i4", "t0001"]
+    assert len(ledger.ids()) == 6
