@@ -1,4 +1,7 @@
-"""autolab: git-native autonomous ML research; every experiment is a pull request."""
+"""autolab: git-native autonomous ML research; every experiment is a pull request.
+
+Its place in the whole: ARCHITECTURE.md, "The data flow".
+"""
 
 from autolab.config import Config, Lab, load
 from autolab.errors import AutolabError, ConfigError, UserError

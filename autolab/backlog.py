@@ -2,6 +2,8 @@
 
 Kept as AUTOLAB_HOME/ideas.json. An idea is open until a trial is opened for it;
 whether that trial was kept is read from the ledger, so the two never disagree.
+
+Its place in the whole: ARCHITECTURE.md, "Records and state".
 """
 
 from __future__ import annotations

@@ -2,11 +2,14 @@
 
 Each chart is built as a list of SVG primitives (`Shape`) and rendered by the one
 template `chart.svg.j2`, which escapes every label (hypotheses are agent-written).
+
+Its place in the whole: ARCHITECTURE.md, "What people see".
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -134,7 +137,7 @@ def shown_range(values: list[float]) -> tuple[float, float]:
     return min(inside), max(inside)
 
 
-def step_line(steps: list[tuple[float, float]], x_end: float) -> list[tuple[float, float]]:
+def step_line(steps: Sequence[tuple[float, float]], x_end: float) -> list[tuple[float, float]]:
     line = [steps[0]]
     for x, y in steps[1:]:
         line += [(x, line[-1][1]), (x, y)]
@@ -154,8 +157,9 @@ def progress(rows: list[LedgerRow], frontier: list[ScoreRow], metric: str,
     failed = [(at[r.trial_id], r) for r in rows if r.metric is None and r.status in FAILURES]
     sigma = frontier[0].metric_std if frontier else 0.0
     x_min, x_max = min([0, *at.values()]), max([1, *at.values()])
-    steps = [(trial_number(s.trial_id), s.metric) for s in frontier]
-    history = [[(at[r.trial_id], r.metric) for r in best] for best in imported_best if best]
+    steps = [(float(trial_number(s.trial_id)), s.metric) for s in frontier]
+    history = [[(float(at[r.trial_id]), r.metric) for r in best if r.metric is not None]
+               for best in imported_best if best]
     ends = [max(at[r.trial_id] for r in rows if r.source == best[0].source)
             for best in imported_best if best]
     bounds = [v for _, m in steps for v in (m - sigma, m + sigma)]

@@ -1,4 +1,7 @@
-"""The `autolab` command."""
+"""The `autolab` command.
+
+Its place in the whole: ARCHITECTURE.md, "The edges".
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Every mistake is reported as one line naming the key and the file, so a
 researcher fixes it without reading a traceback.
+
+Its place in the whole: ARCHITECTURE.md, "The edges".
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 The page inlines its SVG charts, styles and the few lines of script its search box needs,
 and its Content-Security-Policy forbids fetching anything, so it opens offline and from
 a CI artifact exactly as it was built.
+
+Its place in the whole: ARCHITECTURE.md, "What people see".
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ strict bar: the fresh seeds carry no selection bias, so a change that only
 moved the seed is not merged. By simulation of whole lab lives (tests/unit/
 test_decide.py) this keeps fewer than 1% of changes that do nothing, yet most
 3σ improvements.
+
+Its place in the whole: ARCHITECTURE.md, "Deciding".
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 from autolab.config import Config
-from autolab.records import ScoreRow, Verdict
+from autolab.records import ScoreRow, Status, Verdict
 
 SUSPICIOUS_SIGMAS = 10.0
 SUSPICIOUS_FRACTION = 0.20
@@ -75,31 +78,31 @@ def judge(config: Config, seed_metrics: list[float], best: ScoreRow, noise: Nois
     verb = "lower" if config.direction == "minimize" else "higher"
     if n == 1 and config.confirm_seeds:
         bar = screen_bar(config, noise, best.n_seeds)
-        common = dict(metric=mean, metric_std=0.0, n_seeds=1, delta_vs_best=mean - best.metric,
-                      bar=bar)
+        common: dict[str, Any] = dict(metric=mean, metric_std=0.0, n_seeds=1,
+                                      delta_vs_best=mean - best.metric, bar=bar)
         if gain <= bar:
-            return Verdict("discard", f"{config.metric} {mean:.4g} on the first seed is not "
+            return Verdict(Status.DISCARD, f"{config.metric} {mean:.4g} on the first seed is not "
                            f"{verb} than the best {best.metric:.4g} by more than the screen "
                            f"bar {bar:.3g}", **common)
-        return Verdict("promising", f"passes the screen bar {bar:.3g} on its first seed; "
+        return Verdict(Status.PROMISING, f"passes the screen bar {bar:.3g} on its first seed; "
                        f"confirming with {config.confirm_seeds} more", **common)
     bar = noise_bar(config, noise, n, best.n_seeds)
-    common = dict(metric=mean, metric_std=spread(seed_metrics), n_seeds=n,
-                  delta_vs_best=mean - best.metric, bar=bar)
+    common = {"metric": mean, "metric_std": spread(seed_metrics), "n_seeds": n,
+              "delta_vs_best": mean - best.metric, "bar": bar}
     if gain <= bar:
-        return Verdict("discard", f"{config.metric} {mean:.4g} over {n} seed(s) is not {verb} "
+        return Verdict(Status.DISCARD, f"{config.metric} {mean:.4g} over {n} seed(s) is not {verb} "
                        f"than the best {best.metric:.4g} by more than the noise bar {bar:.3g}",
                        **common)
     if n > 1:
         fresh = seed_metrics[1:]
         fresh_bar = noise_bar(config, noise, len(fresh), best.n_seeds)
         if config.better(statistics.fmean(fresh), best.metric) <= fresh_bar:
-            return Verdict("discard", f"the {n} seeds clear the bar {bar:.3g} but the "
+            return Verdict(Status.DISCARD, f"the {n} seeds clear the bar {bar:.3g} but the "
                            f"{len(fresh)} confirming seed(s) alone average "
                            f"{statistics.fmean(fresh):.4g}, within the noise bar "
                            f"{fresh_bar:.3g} of the best {best.metric:.4g}", **common)
-    flags = ()
+    flags: tuple[str, ...] = ()
     if gain > SUSPICIOUS_SIGMAS * noise.sigma and gain > SUSPICIOUS_FRACTION * abs(best.metric):
         flags = ("suspicious",)
-    return Verdict("keep", f"{config.metric} {mean:.4g} over {n} seeds beats the best "
+    return Verdict(Status.KEEP, f"{config.metric} {mean:.4g} over {n} seeds beats the best "
                    f"{best.metric:.4g} by {gain:.3g} (bar {bar:.3g})", flags=flags, **common)

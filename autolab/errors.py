@@ -8,6 +8,8 @@
     ├── BaselineError (exit 1)   main's own script fails; no trial can be judged
     ├── StaleError               main moved since the trial's parent: never merge it as is
     └── InfraError               the forge or the runner failed, not the idea
+
+Its place in the whole: ARCHITECTURE.md, "The edges".
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Trial commits, merges and ledger commits are built in a throwaway index file
 (`GIT_INDEX_FILE`) and published with a compare-and-swap `update-ref`, so the
 user's checkout, staged work and uncommitted files are never read or written.
+
+Its place in the whole: ARCHITECTURE.md, "The edges".
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ class Repo:
             raise LabError(f"{root}: not a git repository; run `git init` there") from None
         self.root = Path(root)
         self.git = self.repo.git
+
+    def commit_of(self, ref: str) -> str:
+        """The commit `ref` names, which must exist (a branch autolab itself keeps)."""
+        sha = self.rev(ref)
+        if sha is None:
+            raise LabError(f"{self.root}: `{ref}` names no commit; was it deleted by hand?")
+        return sha
 
     def rev(self, ref: str) -> str | None:
         try:

@@ -9,6 +9,8 @@ place for is kept in the row's `secondary` JSON, so nothing in the file is lost.
 Imported rows carry `source = "import:<file name>"`: they are history, shown by
 `autolab status` and the dashboard, and never a verdict of this lab. The noise band, the
 agents' context and main's pages all leave them out, and nothing here touches `main`.
+
+Its place in the whole: ARCHITECTURE.md, "Records and state".
 """
 
 from __future__ import annotations
@@ -142,8 +144,9 @@ def frontier(rows: list[LedgerRow], config: Config) -> list[LedgerRow]:
     keep that beat the best so far, in file order."""
     out: list[LedgerRow] = []
     for r in rows:
+        best = out[-1].metric if out else None
         if r.status == "keep" and r.metric is not None and math.isfinite(r.metric) and (
-                not out or _better(config, r.metric, out[-1].metric)):
+                best is None or _better(config, r.metric, best)):
             out.append(r)
     return out
 

@@ -3,6 +3,8 @@
 A manifest is computed from the committed blobs when a trial is opened, and
 recomputed from the files a runner actually extracted; any difference stops
 the run as `integrity_mismatch` before a single step of training.
+
+Its place in the whole: ARCHITECTURE.md, "The trust boundary".
 """
 
 from __future__ import annotations

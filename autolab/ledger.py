@@ -10,6 +10,8 @@ projection and filters; it is rebuilt from the branch whenever the branch moved.
 Appends write the blob, trees and commit straight into the object store
 through GitPython (no subprocess each), then publish with one compare-and-swap
 `update-ref`, so two processes appending at once never lose a row.
+
+Its place in the whole: ARCHITECTURE.md, "Records and state".
 """
 
 from __future__ import annotations
@@ -290,7 +292,7 @@ class Ledger:
             # a fold lists the trial's own file too, as deleted (None)
             own = changes.get(f"{TRIALS}/{trial_id}.parquet") if trial_id else None
             added = pq.read_table(io.BytesIO(own), columns=LIGHT) if own else None
-            if added is None:  # folded into compacted/ by this append: read it back once
+            if added is None or trial_id is None:  # folded, or many: read it back once
                 self._cache = None
             else:
                 ids.add(trial_id)

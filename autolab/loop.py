@@ -28,6 +28,7 @@ from autolab.agents.base import Agent, Context
 from autolab.backlog import SOURCE as IDEA_SOURCE
 from autolab.backlog import Backlog
 from autolab.config import Config, Lab
+from autolab.decide import Noise
 from autolab.engine import Batch, Engine
 from autolab.errors import AutolabError, BaselineError, InfraError, StaleError, UserError
 from autolab.forges.base import Forge
@@ -344,7 +345,7 @@ class Loop:
             return
         self.finish(running, verdict)
 
-    def noise(self) -> decide.Noise:
+    def noise(self) -> Noise:
         rows = self.ledger.seed_groups()
         baseline: dict[str, list[float]] = {}
         for r in rows:
@@ -373,7 +374,7 @@ class Loop:
     def audited(self, running: Running, verdict: Verdict) -> dict:
         """Would the rule have stopped this unpruned trial, and would that have been wrong?"""
         first = running.results[0]
-        would = running.audit.replay(first.curve)
+        would = running.audit.replay(first.curve) if running.audit else ""
         beat = self.config.better(rows.metric(self.config, first), self.forge.scores()[-1].metric)
         return dict(audit=1, would_prune=would,
                     prune_wrong=int(bool(would) and (verdict.status == "keep" or beat > 0)))

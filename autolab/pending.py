@@ -2,6 +2,8 @@
 
 A run killed between deciding and recording finds the file on its next start
 and carries the verdict out; every step it repeats is safe to repeat.
+
+Its place in the whole: ARCHITECTURE.md, "Records and state".
 """
 
 from __future__ import annotations

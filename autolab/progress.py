@@ -1,4 +1,7 @@
-"""What a person watching `autolab run` sees: one line per event, with i/N and the best."""
+"""What a person watching `autolab run` sees: one line per event, with i/N and the best.
+
+Its place in the whole: ARCHITECTURE.md, "What people see".
+"""
 
 from __future__ import annotations
 

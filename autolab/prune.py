@@ -13,6 +13,8 @@ A sample of trials runs unpruned; replaying the rule on their curves measures
 how often it would have stopped a trial that ended better than the best (the
 loop turns pruning off when that rate is too high). Standard library only: the
 rule also runs next to the training process wherever it runs.
+
+Its place in the whole: ARCHITECTURE.md, "Deciding".
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ class PruneRule:
         # like for like: the trial's last few points against the reference at those fractions
         refs = [_at(reference, g) for g, _loss in points[-RECENT:]]
         margin = _at(list(self.margin), f)
-        if None in refs or margin is None:
+        known = [r for r in refs if r is not None]
+        if len(known) < len(refs) or margin is None:
             return None
-        ref = statistics.fmean(refs)
+        ref = statistics.fmean(known)
         recent = statistics.fmean(loss for _f, loss in points[-RECENT:])
         if recent <= ref + margin:
             return None
@@ -128,7 +131,7 @@ def rule(completed: list[tuple[list, float]], baseline_curves: list, budget_s: f
                       max(SIGMAS * statistics.stdev(spread), MIN_MARGIN * abs(median))))
     # predictive from the first fraction after which every fraction is: a crossing curve
     # breaks the rank order early, and then nothing before the crossing is trusted
-    tail = []
+    tail: list = []
     for row in reversed(table):
         if row[1] < MIN_RHO:
             break

@@ -1,4 +1,7 @@
-"""The records that travel between the parts of the loop (DESIGN.md sections 1 and 6)."""
+"""The records that travel between the parts of the loop.
+
+Its place in the whole: ARCHITECTURE.md, "Records and state".
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 
 Everything a person reads is a jinja2 template under autolab/templates/; this module
 only gathers the numbers the templates show.
+
+Its place in the whole: ARCHITECTURE.md, "What people see".
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections.abc import Sequence
 from functools import cache
 
 import jinja2
@@ -70,7 +73,7 @@ def svg(chart: charts.Chart) -> str:
 
 
 # the PR comment ------------------------------------------------------------
-def reference_rows(history: list[LedgerRow], score: ScoreRow | None) -> list[LedgerRow]:
+def reference_rows(history: Sequence[LedgerRow], score: ScoreRow | None) -> list[LedgerRow]:
     """The ledger rows behind one scores.csv row: a kept trial's, or the baseline's seeds."""
     if score is None:
         return []
@@ -123,7 +126,7 @@ def loss_chart(row: LedgerRow, best: LedgerRow | None) -> dict | None:
 
 
 def comment(lab: Lab, trial: Trial, row: LedgerRow, scores: list[ScoreRow],
-            history: list[LedgerRow] = (), noise: decide.Noise | None = None) -> str:
+            history: Sequence[LedgerRow] = (), noise: decide.Noise | None = None) -> str:
     """The PR comment; `scores` is main's scores.csv before this trial's verdict lands."""
     config = lab.config
     best = scores[-1] if scores else None

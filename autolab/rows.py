@@ -1,4 +1,7 @@
-"""Ledger and scores rows, built from what a trial's runs returned."""
+"""Ledger and scores rows, built from what a trial's runs returned.
+
+Its place in the whole: ARCHITECTURE.md, "Records and state".
+"""
 
 from __future__ import annotations
 
@@ -94,6 +97,8 @@ def baseline_row(config: Config, result: RunResult, manifest: Manifest) -> Ledge
 
 
 def score_row(trial: Trial, row: LedgerRow, scores: list[ScoreRow]) -> ScoreRow:
+    """main's scores row for a kept trial, which always has a metric."""
+    assert row.metric is not None, f"{row.trial_id} is kept without a metric"
     return ScoreRow(trial_id=trial.trial_id, pr=trial.pr, commit_sha=trial.commit_sha,
                     parent_sha=trial.proposal.parent_sha, metric=row.metric,
                     metric_std=row.metric_std or 0.0, n_seeds=row.n_seeds,

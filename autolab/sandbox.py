@@ -12,6 +12,8 @@ not even the machine's loopback.
 `sandbox = "auto"` takes bubblewrap when it starts here and otherwise refuses to
 run: there is no silent fallback to running unconfined. `sandbox = "none"` is the
 explicit opt-out, and every ledger row records which one confined it.
+
+Its place in the whole: ARCHITECTURE.md, "The trust boundary".
 """
 
 from __future__ import annotations
@@ -68,10 +70,10 @@ class Bubblewrap:
                 "--tmpfs", "/tmp", "--setenv", "TMPDIR", "/tmp", "--setenv", "HOME", "/tmp"]
         for path in python_dirs():
             args += ["--ro-bind", path, path]
-        for path in reach.read:
-            args += ["--ro-bind", str(path), str(path)]
-        for path in reach.write:
-            args += ["--bind", str(path), str(path)]
+        for read in reach.read:
+            args += ["--ro-bind", str(read), str(read)]
+        for write in reach.write:
+            args += ["--bind", str(write), str(write)]
         # no --new-session: the runner already starts this in a session of its own with no
         # terminal, and killing that session's process group must reach the sandbox
         return [*args, "--chdir", str(cwd), "/bin/sh", "-c", command]

@@ -1,4 +1,7 @@
-"""reports/scores.csv: the frontier on main, baseline first, current best last."""
+"""reports/scores.csv: the frontier on main, baseline first, current best last.
+
+Its place in the whole: ARCHITECTURE.md, "Records and state".
+"""
 
 from __future__ import annotations
 

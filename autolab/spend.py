@@ -5,6 +5,8 @@ each API call and the runner before each job, where it also holds every job in f
 at its worst case until its billed cost replaces it; so however the spending is split,
 the run stops at the cap, not at twice it. `cli.build_loop` makes one and hands it to
 both; an agent or runner made alone (as in tests) makes its own.
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations

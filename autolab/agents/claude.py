@@ -9,11 +9,14 @@ answer cut off at `max_tokens` is asked once more with a larger limit, and its
 edit is never applied; a refusal, a second cut-off or an empty answer is
 returned as a proposal with no diff, which admission records as a `rejected`
 row whose reason says why (a refusal's own text).
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 
 import anthropic
@@ -146,7 +149,7 @@ class ClaudeAgent(BaseAgent):
         return out
 
     def _slot(self, context: Context, role: str, idea: str,
-              batch: list[Proposal] = ()) -> list[Proposal]:
+              batch: Sequence[Proposal] = ()) -> list[Proposal]:
         note = ""
         for _ in range(ATTEMPTS_PER_SLOT):
             system = prompts.system_blocks(context, role)
@@ -237,13 +240,16 @@ class ClaudeAgent(BaseAgent):
         is None when the API failed before any answer came (`exhausted` says why)."""
         model = context.config.agent.model or DEFAULT_MODEL
         names = context.config.agent.roles or roles.DEFAULT_ROLES
+        spend = self.spend
+        assert spend is not None, "propose() makes the counter before any call"
         response, totals = None, (0, 0, 0.0)
         for limit in (MAX_TOKENS, RETRY_MAX_TOKENS):
-            if response is not None and self.spend.left() <= 0:
-                self.exhausted = f"the run's budget is spent: {self.spend.line()}; stopping"
+            if response is not None and spend.left() <= 0:
+                self.exhausted = f"the run's budget is spent: {spend.line()}; stopping"
                 break
             try:
-                answer = self.client.messages.create(
+                # the SDK's TypedDict overloads cannot see that these plain dicts match them
+                answer = self.client.messages.create(  # type: ignore[call-overload]
                     model=model, max_tokens=limit, system=system, messages=messages,
                     tools=[tool_schema(names)], tool_choice={"type": "tool", "name": TOOL})
             except anthropic.AuthenticationError as exc:
@@ -258,7 +264,7 @@ class ClaudeAgent(BaseAgent):
                 break
             response, used = (answer, limit), self._charge(context.config.agent, model,
                                                            answer.usage)
-            totals = tuple(a + b for a, b in zip(totals, used, strict=True))
+            totals = (totals[0] + used[0], totals[1] + used[1], totals[2] + used[2])
             if answer.stop_reason != "max_tokens":
                 break
         if response is None:
@@ -281,10 +287,12 @@ class ClaudeAgent(BaseAgent):
         """(input tokens incl. cache reads and writes, output tokens, USD); adds to the run."""
         read = usage.cache_read_input_tokens or 0
         write = usage.cache_creation_input_tokens or 0
+        spend = self.spend
+        assert spend is not None, "propose() makes the counter before any call"
         per = price(model, agent)
         if per is None:
             per = DEAREST
-            self.spend.note_once(
+            spend.note_once(
                 f"{model} is not in the Claude price table of {PRICES_DATE}: priced as the "
                 f"dearest known model (${per[0]:g}/${per[1]:g} per million input/output "
                 "tokens) so max_usd errs safe; set usd_per_mtok_input and usd_per_mtok_output "
@@ -292,5 +300,5 @@ class ClaudeAgent(BaseAgent):
         per_in, per_out = per
         cost = (usage.input_tokens * per_in + write * per_in * CACHE_WRITE
                 + read * per_in * CACHE_READ + usage.output_tokens * per_out) / 1e6
-        self.spend.agent_usd += cost
+        spend.agent_usd += cost
         return usage.input_tokens + read + write, usage.output_tokens, cost

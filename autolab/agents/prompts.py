@@ -3,6 +3,8 @@
 Everything a person or an earlier run wrote (ideas, hypotheses, reasons, log
 tails) passes through `quoted` inside a <data> block: it can neither close its
 block nor read as the system prompt's voice.
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations

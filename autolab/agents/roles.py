@@ -3,6 +3,8 @@
 Each role owns one surface of the training script. The planner favours roles
 whose recent trials were kept, but a role left out for two rounds goes first,
 so none is starved by an early lucky streak.
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations

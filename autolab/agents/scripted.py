@@ -1,4 +1,7 @@
-"""An agent that returns proposals it was given: the stand-in tests script and inspect."""
+"""An agent that returns proposals it was given: the stand-in tests script and inspect.
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
+"""
 
 from __future__ import annotations
 

@@ -44,6 +44,8 @@ sit at ring 1, the more promising pair first), ties broken by a shuffle seeded
 by the parent so a rerun proposes the same. Parallel slots go to different
 constants first, then to the next best changes. A change already tried on the
 same parent (its admission keys are in `Context.tried`) is never proposed.
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ class Divides:
     partner: str
     name_divides: bool
 
-    def holds(self, ints: dict[str, int]) -> bool:
+    def holds(self, ints: dict[str, Value]) -> bool:
         a, b = ints.get(self.name), ints.get(self.partner)
         if not a or not b:
             return True   # the partner is gone from the file: nothing left to break
@@ -147,7 +149,7 @@ class Crashes:
             return False
         for rule in self.divides:
             if any(ch.where == (rule.path, rule.name) for ch in changes):
-                after = {**ints.get(rule.path, {}),
+                after: dict[str, Value] = {**ints.get(rule.path, {}),
                          **{ch.constant.name: ch.value for ch in changes
                             if ch.constant.path == rule.path}}
                 if not rule.holds(after):
@@ -394,7 +396,8 @@ def _why(cand: Candidate, metric: str) -> str:
 
 def _pick(candidates: list[Candidate], slots: int) -> list[Candidate]:
     """Best first, one per constant while that lasts; the slots left go to the next best."""
-    picked, taken = [], set()
+    picked: list[Candidate] = []
+    taken: set[tuple[str, str]] = set()
     for cand in candidates:
         if len(picked) == slots:
             return picked

@@ -3,6 +3,8 @@
 PR records are JSON files under AUTOLAB_HOME/prs/. Main only ever moves by a
 compare-and-swap `update-ref`, so a merge either lands whole (the trial's
 change and its scores row in one commit) or not at all.
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations
@@ -42,14 +44,17 @@ class LocalForge:
 
     # reading ---------------------------------------------------------------
     def main_sha(self) -> str:
-        return self.repo.rev(self.main_ref)
+        return self.repo.commit_of(self.main_ref)
 
     def scores(self) -> list[ScoreRow]:
         return scores.parse(self.repo.read(self.main_sha(), scores.PATH))
 
-    def record(self, trial_id: str) -> dict | None:
+    def record(self, trial_id: str) -> dict:
         path = self.records / f"{trial_id}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        if not path.exists():
+            raise LabError(f"{path}: the PR record of an open trial is missing; was "
+                           f"{self.records} cleaned by hand?")
+        return json.loads(path.read_text())
 
     def all_records(self) -> list[dict]:
         if not self.records.exists():
@@ -69,8 +74,8 @@ class LocalForge:
             trial_id = ref.rsplit("/", 1)[-1]
             if trial_id in known or not trial_id.startswith("t"):
                 continue
-            commit = self.repo.rev(ref)
-            parent = self.repo.rev(f"{commit}^")
+            commit = self.repo.commit_of(ref)
+            parent = self.repo.commit_of(f"{commit}^")
             proposal = Proposal(role="unknown", hypothesis=self.repo.git.log(
                 "-1", "--format=%s", commit), rationale="recovered after an interruption",
                 expected_delta=0.0, diff=self.repo.git.diff(parent, commit) + "\n",

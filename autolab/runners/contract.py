@@ -1,10 +1,12 @@
-"""The command contract (DESIGN.md section 7), shared by every runner.
+"""The command contract (README: "The lab contract"), shared by every runner.
 
 How a lab's commands are started (environment, secrets stripped, process
 group killed at the deadline), how trees travel (tar bytes), and how a finished
 train or evaluate run is labelled. Only the standard library and autolab's own
 stdlib-only modules are imported here, because this module also runs inside
 the Modal containers, where autolab's other dependencies are not installed.
+
+Its place in the whole: ARCHITECTURE.md, "The trust boundary".
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ def judge_eval(code: int | str, result_text: str | None, metric: str, train_s: f
     if code == "timeout":
         return Ending("timeout", "evaluation passed timeout_seconds", eval_log=True)
     try:
-        result = json.loads(result_text)
+        result = json.loads(result_text or "")
         status, metrics = result["status"], dict(result.get("metrics") or {})
     except (ValueError, KeyError, TypeError, AttributeError):
         return Ending("eval_error", f"evaluator exited {code} without a valid result.json",

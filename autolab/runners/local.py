@@ -8,6 +8,8 @@ the sandbox (autolab/sandbox.py): training sees its tree, the train split and
 its output; the evaluator sees main's frozen files, the held-out split, the
 artifact and its result file. The cached evaluator and data are checked against
 their hashes before every evaluation, so a changed cache never scores anything.
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from pathlib import Path
+from typing import Any
 
 from autolab import sandbox
 from autolab.config import Lab
@@ -99,8 +102,8 @@ class LocalRunner(BaseRunner):
         self.repo.archive(job.commit_sha, tree)
         out.mkdir(parents=True)
         evaluator, evaluator_sha, data, data_sha = self.prepared(job.eval_sha)
-        done = dict(job=job, runner=self.name, evaluator_sha256=evaluator_sha,
-                    data_sha256=data_sha, sandbox=self.sandbox.name)
+        done: dict[str, Any] = dict(job=job, runner=self.name, evaluator_sha256=evaluator_sha,
+                                    data_sha256=data_sha, sandbox=self.sandbox.name)
 
         def ended(status: str, reason: str, **more) -> RunResult:
             return RunResult(status=status, reason=reason, wall_s=time.monotonic() - started,
@@ -115,8 +118,8 @@ class LocalRunner(BaseRunner):
         env = train_env(job.trial_id, job.seed, config.budget_seconds, data / "train", out)
         stopped: list[str] = []
 
-        def losing() -> bool:
-            reason = job.prune.verdict(read_curve(out))
+        def losing() -> bool:   # only asked when the job carries a rule
+            reason = job.prune.verdict(read_curve(out)) if job.prune else None
             stopped.extend([reason] if reason else [])
             return bool(reason)
 

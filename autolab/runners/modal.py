@@ -25,6 +25,8 @@ preparation, once per evaluator, adds its CPU and memory time to the job that as
 for it. Every job holds its worst case (both stages at STARTUP_S plus their hard
 timeouts) in the run's Spend until its bill replaces it, so no submit can carry the
 run past max_gpu_hours, or past max_usd with the agent's tokens counted in.
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import modal.exception
 
@@ -102,7 +105,7 @@ class Pending:
 
     job: Job
     started: float
-    call: object = None             # the FunctionCall of the stage now running
+    call: Any = None                # the FunctionCall of the stage now running
     stage_started: float = 0.0
     train: modal_app.TrainRun | None = None
     seconds: float = 0.0            # container seconds billed so far, start-up included
@@ -127,7 +130,7 @@ class ModalRunner(BaseRunner):
         self.worst_s = 2.0 * self.stage_s
         self.spent_s = 0.0          # container seconds of finished jobs
         self.reserved: dict[int, float] = {}    # container seconds held for jobs in flight
-        self.running = None         # the ephemeral App, started at the first real submit
+        self.running: Any = None    # the ephemeral App's context, entered at the first submit
         self.failed_starts = 0      # submits in a row that Modal did not take
         self._evaluators: dict[str, tuple[bytes, str, str, str]] = {}
 

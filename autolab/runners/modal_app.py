@@ -12,6 +12,8 @@ The bodies are plain module functions that use the same command contract as the
 local runner (`contract.py`). They are registered with `serialized=True`, so a
 container unpickles them by reference to this module. That is why the image carries
 autolab's source, and why `.local()` runs them here exactly as a container would.
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import modal
 
@@ -184,11 +187,13 @@ def build(config: Config, parallel: int = 1) -> ModalApp:
         image = image.pip_install(*spec.pip)
     image = image.add_local_python_source("autolab")    # contract.py runs in the container
     app = modal.App(APP_NAME, image=image)
-    sized = dict(cpu=(spec.cpu, spec.cpu), memory=(spec.memory_mib, spec.memory_mib),
-                 startup_timeout=STARTUP_S)
-    closed = dict(serialized=True, gpu=spec.gpu, timeout=spec.timeout_s, secrets=[],
-                  block_network=True, restrict_modal_access=True, single_use_containers=True,
-                  max_containers=spec.parallel, **sized)
+    sized: dict[str, Any] = dict(cpu=(spec.cpu, spec.cpu),
+                                 memory=(spec.memory_mib, spec.memory_mib),
+                                 startup_timeout=STARTUP_S)
+    closed: dict[str, Any] = dict(
+        serialized=True, gpu=spec.gpu, timeout=spec.timeout_s, secrets=[], block_network=True,
+        restrict_modal_access=True, single_use_containers=True, max_containers=spec.parallel,
+        **sized)
     prepare = app.function(serialized=True, timeout=PREPARE_S, volumes={DATA: VOLUME},
                            **sized)(prepare_data)
     train = app.function(volumes={DATA: VOLUME.with_mount_options(

@@ -1,6 +1,6 @@
 """The default lab end to end: real data prep, real (tiny) training, the real evaluator.
 
-Every command runs as a subprocess with the env contract of DESIGN.md section 7,
+Every command runs as a subprocess with the environment of the README's lab contract,
 from copies of train/ and evaluator/ in temp dirs, on a generated corpus.
 """
 

@@ -1,4 +1,4 @@
-"""Admission: what is refused before any compute is spent (DESIGN.md section 1, step 2)."""
+"""Admission: what is refused before any compute is spent."""
 
 from __future__ import annotations
 
