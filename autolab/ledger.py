@@ -248,7 +248,7 @@ class Ledger:
 
         Imported rows never count: their noise was measured elsewhere, if at all."""
         return self.rows(((pc.field("n_seeds") > 1) | (pc.field("status") == BASELINE))
-                         & ~pc.starts_with(pc.field("source"), IMPORTED))
+                         & ~pc.starts_with(pc.field("source"), IMPORTED), columns=LIGHT)
 
     def starting_with(self, prefix: str) -> list[LedgerRow]:
         return self.rows(pc.starts_with(pc.field("trial_id"), prefix))

@@ -89,6 +89,7 @@ class Loop:
         self.running: dict[str, Running] = {}     # by trial id: what is in flight
         self.queue: list[Proposal] = []
         self._prune: tuple[int, PruneRule | None, str] | None = None  # (rows, rule, why)
+        self._completed: dict[str, tuple[list, float] | None] = {}    # pruning()'s memo
         self.backlog = Backlog(lab.home)
 
     # the public API ----------------------------------------------------------
@@ -321,7 +322,7 @@ class Loop:
             return None
         rows = len(self.ledger.ids())
         if self._prune is None or self._prune[0] != rows:
-            made, why = pruning(self.config, self.ledger, self.forge.scores())
+            made, why = pruning(self.config, self.ledger, self.forge.scores(), self._completed)
             # the counts in parentheses change with every row; the state itself seldom does
             if self._prune is None or self._prune[2].split(" (")[0] != why.split(" (")[0]:
                 self.progress.note(why)
@@ -520,9 +521,11 @@ def recorded_results(row: LedgerRow, trial: Trial, eval_sha: str,
             for i, (seed, value) in enumerate(zip(seeds, values, strict=False))]
 
 
-def pruning(config: Config, ledger: Ledger,
-            scores: list[ScoreRow]) -> tuple[PruneRule | None, str]:
-    """The prune rule this lab has earned from its ledger, and one line on why it is on or off."""
+def pruning(config: Config, ledger: Ledger, scores: list[ScoreRow],
+            known: dict[str, tuple[list, float] | None]) -> tuple[PruneRule | None, str]:
+    """The prune rule this lab has earned from its ledger, and one line on why it is on or off.
+    `known` keeps each completed trial's (curve, first metric) across calls: rows never change,
+    and decoding every curve again for each new trial would cost more than the trial's rest."""
     if not config.prune:
         return None, "pruning is off (`prune = false`)"
     audit = prune.Audit.of(ledger.rows(pc.field("audit") == 1, columns=LIGHT))
@@ -531,8 +534,13 @@ def pruning(config: Config, ledger: Ledger,
                       f"{config.prune_max_false:.0%}")
     done = ledger.table(["trial_id"], pc.field("status").isin([s.value for s in COMPLETED]))
     ids = done.column("trial_id").to_pylist()[-PRUNE_WINDOW:]
-    completed = [(json.loads(r.curve), r.seed_values[0]) for r in ledger.by_id(ids)
-                 if r.seed_values and r.curve != "[]"]
+    for r in ledger.by_id([i for i in ids if i not in known]):
+        known[r.trial_id] = ((json.loads(r.curve), r.seed_values[0])
+                             if r.seed_values and r.curve != "[]" else None)
+    completed = [c for c in (known.get(i) for i in ids) if c is not None]
+    if len(completed) < config.prune_min_trials:   # the rule needs them: skip the baseline read
+        return prune.rule(completed, [], config.budget_seconds, config.prune_warmup,
+                          config.prune_min_trials, config.direction == "minimize")
     baseline = [json.loads(r.curve) for r in ledger.starting_with(
         baseline_id(scores[0].commit_sha)) if r.status == BASELINE] if scores else []
     return prune.rule(completed, baseline, config.budget_seconds, config.prune_warmup,

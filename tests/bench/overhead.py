@@ -42,9 +42,9 @@ class TimedLoop(Loop):
         self.started: dict[str, float] = {}
         self.ended: dict[str, float] = {}
 
-    def admit_and_start(self, proposal):
+    def start(self, proposal):
         self.started[self.next_trial_id()] = time.perf_counter()
-        super().admit_and_start(proposal)
+        super().start(proposal)
 
     def record(self, row):
         super().record(row)
