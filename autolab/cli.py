@@ -300,7 +300,7 @@ def status(lab_dir, last, forge):
         own = [r for r in rows if not r.imported]
         for line in dashboard.essentials(dashboard.summarize(own)):
             console.print(escape(line), style="dim" if not line.startswith("anomaly") else "red")
-        console.print(escape(pruning(lab.config, ledger, frontier)[1]), style="dim")
+        console.print(escape(pruning(lab.config, ledger, frontier, {})[1]), style="dim")
     done = {r.trial_id for r in rows}
     for trial in registry.forge(forge, lab).open_trials():   # the forge knows, wherever it is
         if trial.trial_id not in done:
