@@ -1,10 +1,18 @@
 """The forge on GitHub: trial branches pushed to `origin`, PRs and comments through PyGithub.
 
 The lab directory is a clone whose `origin` is the GitHub repository. Commits
-are built there with autolab.gitops (never in a worktree) and pushed with git;
-`main` only moves by a push leased on the sha the trial was evaluated against,
-so a lost race is a StaleError, never a merge of an unevaluated state. A PR
-whose head commit reaches `main` this way shows as merged on GitHub.
+are built there with autolab.gitops (never in a worktree) and pushed with git.
+`main` moves one of two ways, chosen by what GitHub enforces on it:
+
+- unprotected: a push leased on the sha the trial was evaluated against; a PR
+  whose head commit reaches `main` this way shows as merged on GitHub;
+- protected (classic protection or a ruleset, which refuse the bot's push): the
+  scores row and pages become the trial branch's last commit, `autolab/metric`
+  success is set on that head, and GitHub merges the PR pinned to it. With
+  `autolab/metric` required and branches required to be up to date, GitHub itself
+  refuses any combination that was not evaluated.
+
+Either way a lost race is a StaleError, never a merge of an unevaluated state.
 
 API calls go through PyGithub's own GithubRetry (rate limits on 403/429 wait
 for the reset, 5xx back off); what still fails is an InfraError, which the loop
@@ -29,7 +37,15 @@ from autolab import scores
 from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.errors import InfraError, LabError, StaleError, UserError
-from autolab.forges.base import REPORT_MARKER, TRIAL_REFS, Pages, main_commit, pr_body
+from autolab.forges.base import (
+    REPORT_MARKER,
+    TRIAL_REFS,
+    Pages,
+    keep_message,
+    main_commit,
+    pr_body,
+    scores_files,
+)
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import BRANCH as LEDGER
@@ -40,6 +56,10 @@ IDEA_LABEL = "autolab-idea"
 STATUS_CONTEXT = "autolab/metric"
 REMOTE = "refs/remotes/origin/"
 META = re.compile(r"<!-- autolab:trial (\{.*?\}) -->", re.S)
+# rules that leave a fast-forward push of main alone; any other rule on main refuses it
+PUSHABLE_RULES = {"deletion", "non_fast_forward", "creation"}
+# GitHub's answers to a merge it refuses: 405 (checks, up to date, not mergeable), 409 (sha)
+REFUSED = (405, 409)
 # GitHub asks integrations to space their writes; tests against a local server set 0
 WRITE_INTERVAL = float(os.environ.get("AUTOLAB_GITHUB_WRITE_INTERVAL", "1.0"))
 
@@ -90,6 +110,10 @@ def api_call(what: str):
                          f"{str(exc)[:200]})") from None
 
 
+def keep_description(row: ScoreRow) -> str:
+    return f"keep: {row.metric:.6g} ± {row.metric_std:.3g}"
+
+
 def pr_number(trial: Trial) -> int:
     return int(trial.pr.rstrip("/").rsplit("/", 1)[-1])
 
@@ -110,6 +134,7 @@ class GitHubForge:
         self.gh = gh or client(api, token)
         self.slug = repo_slug(origin)
         self.gh_repo = self.gh.get_repo(self.slug)
+        self._protected: bool | None = None
         self.fetch(f"+{TRIAL_REFS}*:{TRIAL_REFS}*")  # so trial ids never repeat
         if not self.main_sha():
             raise LabError(f"{origin}: no branch `{main}`; push the lab there first")
@@ -121,9 +146,13 @@ class GitHubForge:
         try:
             return self.repo.git.execute(["git", *args], env={**os.environ, **self.git_env})
         except git.GitCommandError as exc:
-            if re.search(r"\[rejected\]|stale info|fetch first|non-fast-forward",
-                         f"{exc.stdout}{exc.stderr}"):
+            said = f"{exc.stdout}{exc.stderr}"
+            if re.search(r"\[rejected\]|stale info|fetch first|non-fast-forward", said):
                 raise StaleError(f"origin refused `{args[-1]}`: it moved") from None
+            if re.search(r"GH006|GH013|protected branch|hook declined", said):
+                self._protected = None  # protected since we looked: the next try merges by PR
+                raise InfraError(f"origin refused the push of `{args[-1]}`: the branch is "
+                                 f"protected; the next run merges through the PR") from None
             raise InfraError(f"git {args[0]} to origin failed: "
                              f"{exc.stderr.strip()[-300:]}") from None
 
@@ -182,8 +211,7 @@ class GitHubForge:
             self.push(commit, f"refs/heads/{branch}", existing or "")
         meta = json.dumps(asdict(proposal)).replace(">", "\\u003e")  # never ends the comment
         with api_call(f"open the PR of {trial_id}"):
-            owner = self.slug.split("/")[0]
-            found = list(self.gh_repo.get_pulls(state="all", head=f"{owner}:{branch}"))
+            found = list(self.gh_repo.get_pulls(state="all", head=self.head_label(branch)))
             pr = found[0] if found else self.gh_repo.create_pull(
                 base=self.main, head=branch, title=f"[autolab] {proposal.hypothesis}",
                 body=f"{pr_body(proposal)}\n<!-- autolab:trial {meta} -->\n")
@@ -203,9 +231,25 @@ class GitHubForge:
                 mine.edit(text)
 
     def set_baseline(self, evaluated_sha: str, row: ScoreRow, pages: Pages | None = None) -> str:
-        expected, commit = main_commit(self.repo, evaluated_sha, row, pages=pages)
-        self.push(commit, f"refs/heads/{self.main}", expected)
-        return commit
+        if not self.protected():
+            expected, commit = main_commit(self.repo, evaluated_sha, row, pages=pages)
+            self.push(commit, f"refs/heads/{self.main}", expected)
+            return commit
+        # through a PR of its own, as any change to a protected main
+        branch = f"autolab/baseline-{evaluated_sha[:10]}"
+        head = self.remote_head(branch)
+        commit = self.repo.commit_files(evaluated_sha, scores_files(
+            self.repo, evaluated_sha, row, pages), keep_message(row, None), [evaluated_sha])
+        self.push(commit, f"refs/heads/{branch}", head or "")
+        with api_call(f"open the baseline PR from {branch}"):
+            found = list(self.gh_repo.get_pulls(state="open", head=self.head_label(branch)))
+            pr = found[0] if found else self.gh_repo.create_pull(
+                base=self.main, head=branch, title=keep_message(row, None),
+                body="The baseline's scores row and pages; autolab merges it.")
+        self.status(commit, "success", "baseline", pr.html_url)
+        merged = self.merge_pr(pr.number, commit, evaluated_sha, keep_message(row, None))
+        self.push("", f"refs/heads/{branch}")
+        return merged
 
     def merge(self, trial: Trial, evaluated_sha: str, row: ScoreRow,
               pages: Pages | None = None) -> str:
@@ -214,19 +258,81 @@ class GitHubForge:
                   if r.trial_id == trial.trial_id and r.commit_sha == evaluated_sha]
         if not landed:  # else an interrupted run already merged it: only the rest is left
             head = self.remote_head(trial.branch)
-            if head != evaluated_sha:
+            if head != evaluated_sha and not (self.protected() and self.is_scores_commit(
+                    head, evaluated_sha)):
                 raise StaleError(f"{trial.branch} is at {head}, not the evaluated "
                                  f"{evaluated_sha}")
-            expected, main = main_commit(self.repo, evaluated_sha, row, trial, pages)
-            self.push(main, f"refs/heads/{self.main}", expected)
-        self.status(trial, "success", f"keep: {row.metric:.6g} ± {row.metric_std:.3g}")
+            if self.protected():
+                main = self.merge_through_pr(trial, head, evaluated_sha, row, pages)
+            else:
+                expected, main = main_commit(self.repo, evaluated_sha, row, trial, pages)
+                self.push(main, f"refs/heads/{self.main}", expected)
+        self.status(evaluated_sha, "success", keep_description(row), trial.pr)
         self.push(evaluated_sha, f"{TRIAL_REFS}{trial.trial_id}")
         return main
 
+    def merge_through_pr(self, trial: Trial, head: str, evaluated_sha: str, row: ScoreRow,
+                         pages: Pages | None) -> str:
+        """The scores row and pages as the branch's last commit (the trained files stay as
+        evaluated), autolab/metric success on it, then GitHub's merge pinned to it."""
+        expected = trial.proposal.parent_sha
+        if (main := self.main_sha()) != expected:
+            raise StaleError(f"main moved from {expected[:10]} to {main[:10]}")
+        commit = self.repo.commit_files(evaluated_sha, scores_files(
+            self.repo, expected, row, pages), keep_message(row, trial), [evaluated_sha])
+        self.push(commit, f"refs/heads/{trial.branch}", head)
+        self.status(commit, "success", keep_description(row), trial.pr)
+        return self.merge_pr(pr_number(trial), commit, expected, keep_message(row, trial))
+
+    def merge_pr(self, number: int, head: str, expected_main: str, title: str) -> str:
+        """Merge PR #number at exactly `head`; GitHub's refusal because main moved (its
+        up-to-date rule) or the head moved is a StaleError, any other refusal says why."""
+        with api_call(f"merge PR #{number}"):
+            pr = self.gh_repo.get_pull(number)
+            branch = pr.head.ref
+            try:
+                return pr.merge(sha=head, merge_method="merge", commit_title=title[:250],
+                                commit_message=f"Merge pull request #{number}").sha
+            except GithubException as exc:
+                if exc.status not in REFUSED:
+                    raise
+                refused = exc.data.get("message", "") if isinstance(exc.data, dict) else ""
+            if self.gh_repo.get_pull(number).merged:  # a retried request after the first landed
+                return self.main_sha()
+        main = self.main_sha()
+        if main != expected_main or self.remote_head(branch) != head:
+            raise StaleError(f"GitHub refused to merge #{number} ({refused}): main moved from "
+                             f"{expected_main[:10]} to {main[:10]}")
+        raise InfraError(f"GitHub refused to merge #{number}: {refused}; `{self.main}`'s "
+                         f"protection must let the bot merge once autolab/metric passes (no "
+                         f"required reviews, merge commits allowed); see `autolab doctor`")
+
+    def protected(self) -> bool:
+        """Whether GitHub refuses pushes to main: classic protection, or a ruleset with a
+        rule a fast-forward push cannot meet. Asked once per run."""
+        if self._protected is None:
+            with api_call(f"read the rules on `{self.main}`"):
+                classic = self.gh_repo.get_branch(self.main).protected
+                _headers, rules = self.gh_repo.requester.requestJsonAndCheck(
+                    "GET", f"{self.gh_repo.url}/rules/branches/{self.main}")
+            self._protected = classic or bool({r["type"] for r in rules} - PUSHABLE_RULES)
+        return self._protected
+
+    def is_scores_commit(self, head: str | None, evaluated_sha: str) -> bool:
+        """`head` is the bot's scores commit on `evaluated_sha`, left by an interrupted merge."""
+        if not head or self.repo.rev(f"{head}^") != evaluated_sha:
+            return False
+        changed = self.repo.git.diff("--name-only", evaluated_sha, head).split()
+        return all(path.startswith(f"{scores.PATH.split('/')[0]}/") for path in changed)
+
+    def head_label(self, branch: str) -> str:
+        return f"{self.slug.split('/')[0]}:{branch}"
+
     def close(self, trial: Trial, reason: str) -> None:
         state = "failure" if reason.startswith(("discard", "stale")) else "error"
-        self.status(trial, state, reason)
         head = self.remote_head(trial.branch)
+        for sha in dict.fromkeys(filter(None, (trial.commit_sha, head))):  # a scores head too
+            self.status(sha, state, reason, trial.pr)
         self.push(f"+{head or trial.commit_sha}", f"{TRIAL_REFS}{trial.trial_id}")
         with api_call(f"close {trial.pr}"):
             pr = self.gh_repo.get_pull(pr_number(trial))
@@ -236,11 +342,11 @@ class GitHubForge:
             self.push("", f"refs/heads/{trial.branch}")
         self.repo.delete_ref(f"refs/heads/{trial.branch}")
 
-    def status(self, trial: Trial, state: str, description: str) -> None:
-        with api_call(f"set {STATUS_CONTEXT} on {trial.commit_sha[:10]}"):
-            self.gh_repo.get_commit(trial.commit_sha).create_status(
+    def status(self, sha: str, state: str, description: str, url: str) -> None:
+        with api_call(f"set {STATUS_CONTEXT} on {sha[:10]}"):
+            self.gh_repo.get_commit(sha).create_status(
                 state=state, description=description[:140], context=STATUS_CONTEXT,
-                target_url=trial.pr)
+                target_url=url)
 
     def sync_ideas(self) -> None:
         """Open issues labelled `autolab-idea` join the backlog, each once, by its title."""
