@@ -172,6 +172,9 @@ class Loop:
             return
         try:
             trial = self.forge.open_trial(trial_id, proposal)
+        except UserError:  # a forge setting stops the run (e.g. no PRs allowed): the idea waits
+            self.backlog.link(proposal.source, "")
+            raise
         except InfraError as exc:  # the forge failed, not the idea: say so in the ledger
             self.record(LedgerRow(trial_id=trial_id, status="infra_error", reason=str(exc),
                                   started_at=utc_now(), **rows.proposal_columns(proposal)))

@@ -230,7 +230,11 @@ class FakeGitHub:
         if method == "GET" and p == "":
             return 200, {"full_name": self.slug, "url": self.api(""), "name":
                          self.slug.split("/")[1], "default_branch": self.main,
-                         "permissions": self.token_permissions}
+                         "permissions": self.token_permissions, "private": False,
+                         "allow_merge_commit": self.allow_merge_commit,
+                         "owner": {"login": self.slug.split("/")[0],
+                                   "type": "User" if self.org_members is None
+                                   else "Organization"}}
         if p == "/issues":
             wanted = set(filter(None, query.get("labels", "").split(",")))
             return 200, [self.issue_json(n) for n, i in sorted(self.issues.items())
@@ -248,6 +252,11 @@ class FakeGitHub:
             return 200, {"name": m.group(1), "protected": m.group(1) in self.protection,
                          "commit": {"sha": self.rev(m.group(1))},
                          "protection_url": self.api(f"{p}/protection")}
+        if m := re.fullmatch(r"/branches/([^/]+)/protection/required_status_checks", p):
+            checks = self.protection[m.group(1)]["required_status_checks"]
+            contexts = [c["context"] for c in body["checks"]]
+            checks.update(strict=body["strict"], contexts=contexts, checks=body["checks"])
+            return 200, {"url": self.api(p), **checks}
         if (m := re.fullmatch(r"/branches/([^/]+)/protection", p)) and method == "PUT":
             checks = body.get("required_status_checks") or {}
             reviews = body.get("required_pull_request_reviews") or {}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from dataclasses import asdict
 from urllib.parse import urlparse
 
 import git
+import github
 import requests
 from github import Auth, BadCredentialsException, Github, GithubException, GithubRetry
 
@@ -51,6 +53,10 @@ from autolab.integrity import manifest_at, watched
 from autolab.ledger import BRANCH as LEDGER
 from autolab.records import Proposal, ScoreRow, Trial
 
+# PyGithub logs every retried request to stderr at INFO; what still fails after the retries
+# is one line of ours, so only its warnings pass
+github.set_log_level(logging.WARNING)
+
 LABEL = "autolab"
 IDEA_LABEL = "autolab-idea"
 STATUS_CONTEXT = "autolab/metric"
@@ -60,6 +66,11 @@ META = re.compile(r"<!-- autolab:trial (\{.*?\}) -->", re.S)
 PUSHABLE_RULES = {"deletion", "non_fast_forward", "creation"}
 # GitHub's answers to a merge it refuses: 405 (checks, up to date, not mergeable), 409 (sha)
 REFUSED = (405, 409)
+NO_ACTIONS_PRS = "not permitted to create or approve pull requests"  # GitHub's 403 says this
+ACTIONS_PRS = ("GitHub Actions may not create pull requests in this repository, so no trial "
+               "can open its PR: turn on Settings → Actions → General → Workflow permissions → "
+               "\"Allow GitHub Actions to create and approve pull requests\" (in an "
+               "organisation, allow it there first), or run `autolab doctor --fix`")
 # GitHub asks integrations to space their writes; tests against a local server set 0
 WRITE_INTERVAL = float(os.environ.get("AUTOLAB_GITHUB_WRITE_INTERVAL", "1.0"))
 
@@ -104,6 +115,8 @@ def api_call(what: str):
                         f"GITHUB_TOKEN and its permissions") from None
     except GithubException as exc:
         message = exc.data.get("message", "") if isinstance(exc.data, dict) else exc.data
+        if exc.status == 403 and NO_ACTIONS_PRS in str(message):
+            raise UserError(ACTIONS_PRS) from None  # a setting, not a failure: stop the run
         raise InfraError(f"GitHub API: {what} failed ({exc.status} {message})") from None
     except requests.RequestException as exc:
         raise InfraError(f"GitHub API: {what} failed ({type(exc).__name__}: "
@@ -210,13 +223,17 @@ class GitHubForge:
         else:
             self.push(commit, f"refs/heads/{branch}", existing or "")
         meta = json.dumps(asdict(proposal)).replace(">", "\\u003e")  # never ends the comment
-        with api_call(f"open the PR of {trial_id}"):
-            found = list(self.gh_repo.get_pulls(state="all", head=self.head_label(branch)))
-            pr = found[0] if found else self.gh_repo.create_pull(
-                base=self.main, head=branch, title=f"[autolab] {proposal.hypothesis}",
-                body=f"{pr_body(proposal)}\n<!-- autolab:trial {meta} -->\n")
-            pr.add_to_labels(LABEL, proposal.role)
-            url = pr.html_url
+        try:
+            with api_call(f"open the PR of {trial_id}"):
+                found = list(self.gh_repo.get_pulls(state="all", head=self.head_label(branch)))
+                pr = found[0] if found else self.gh_repo.create_pull(
+                    base=self.main, head=branch, title=f"[autolab] {proposal.hypothesis}",
+                    body=f"{pr_body(proposal)}\n<!-- autolab:trial {meta} -->\n")
+                pr.add_to_labels(LABEL, proposal.role)
+                url = pr.html_url
+        except UserError:  # no PR can open here: leave no branch behind, the trial never began
+            self.push("", f"refs/heads/{branch}")
+            raise
         return self.trial(url, branch, commit, asdict(proposal))
 
     def comment(self, trial: Trial, body: str) -> None:

@@ -163,3 +163,29 @@ def test_merge_race_never_merges_an_unevaluated_state(github, tmp_path):
     assert scores.parse(Repo(origin).read("main", scores.PATH))[-1].commit_sha == \
         rerun.commit_sha
     assert git(origin, "rev-parse", "main^2") == rerun.commit_sha
+
+
+def test_without_the_actions_pr_setting_doctor_names_it_and_the_run_stops(github, tmp_path):
+    """GitHub's default: Actions may not create PRs. doctor says so; the run stops at its
+    first trial with that one line, and the trial is not lost: it runs once it is allowed."""
+    clone, origin, fake = github
+    fake.workflow["can_approve_pull_request_reviews"] = False
+    doctor = autolab(clone, "doctor", check=False)
+    assert doctor.returncode == 1
+    line = next(x for x in doctor.stdout.splitlines() if "create pull requests" in x)
+    assert line.startswith("✗") and "Allow GitHub Actions to create and approve" in line
+    parts = ("--forge", "github", "--runner", "local", "--agent", "sweep")
+    autolab(clone, "idea", "LR=0.01")
+    proc = autolab(clone, "run", *parts, "--trials", "3", check=False)
+    assert proc.returncode == 2, proc.stderr
+    (error,) = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert "GitHub Actions may not create pull requests" in error and "doctor --fix" in error
+    posts = [c for c in fake.calls if c.method == "POST" and c.path.endswith("/pulls")]
+    assert len(posts) == 1 and not fake.pulls()  # it stopped at the first trial
+    assert not git(origin, "branch", "--list", "autolab/t*")  # no branch left behind
+    assert origin_rows(origin, tmp_path / "read") == []  # no trial row: nothing was lost
+    assert "open" in autolab(clone, "idea", "list").stdout
+    fake.workflow["can_approve_pull_request_reviews"] = True
+    autolab(clone, "run", *parts, "--trials", "1")
+    (row,) = origin_rows(origin, tmp_path / "read2")
+    assert (row.trial_id, row.status, row.source) == ("t0001", "keep", "idea:1")
