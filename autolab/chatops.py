@@ -5,9 +5,13 @@ PR becomes a trial), `/rerun [N]`, `/keep`, `/discard [reason]`; and an approvin
 review releases a trial held as suspicious. The event arrives as the GitHub
 event JSON (GITHUB_EVENT_PATH), never through a shell: the text is a Python
 string from start to end, length-limited, shown back only inside a code fence.
-Who may ask is checked twice: the workflow filters on `author_association`, and
-this module asks the collaborator permission API again, because the workflow's
-filter is only as good as its YAML. Every command gets exactly one reply.
+Who may ask is checked twice: the workflow asks the role API before any job with secrets
+starts, and this module asks again, because the workflow's filter is only as good as its
+YAML. It goes by the role name (`maintain` and `triage` are their own roles; the legacy
+permission field reads them as `write` and `read`). Members of the owning organisation
+whose membership is private show as CONTRIBUTOR or NONE in `author_association`, so for
+anyone not trusted by association membership is asked of the API before the role is.
+Every command gets exactly one reply.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from github.NamedUser import NamedUser
 
 from autolab.errors import UserError
 from autolab.forges.github import api_call
@@ -84,11 +90,18 @@ def fenced(text: str) -> str:
 
 
 def permission(gh_repo, request: Request) -> str:
-    """The commenter's permission on the repository, "" for anyone not trusted at all."""
-    if request.association not in TRUSTED:
-        return ""
-    with api_call(f"check {request.user}'s permission"):
-        return gh_repo.get_collaborator_permission(request.user)
+    """The commenter's role name on the repository, "" for anyone not trusted at all."""
+    with api_call(f"check {request.user}'s role"):
+        if request.association not in TRUSTED and not member(gh_repo, request.user):
+            return ""
+        return gh_repo.get_collaborator_role_name(request.user)
+
+
+def member(gh_repo, login: str) -> bool:
+    """Whether `login` belongs to the organisation owning the repository (private too)."""
+    org = gh_repo.organization
+    return org is not None and org.has_in_members(
+        NamedUser(gh_repo.requester, attributes={"login": login}, completed=False))
 
 
 def refusal(request: Request) -> str:

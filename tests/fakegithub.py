@@ -224,6 +224,10 @@ class FakeGitHub:
     # routing -------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict, body: dict) -> tuple[int, object]:
         repo = f"/api/v3/repos/{self.slug}"
+        owner = self.slug.split("/")[0]
+        if m := re.fullmatch(rf"/api/v3/orgs/{owner}/members/([^/]+)", path):
+            member = self.org_members is not None and m.group(1) in self.org_members
+            return (204, None) if member else (404, {"message": "Not Found"})
         if not path.startswith(repo):
             return 404, {"message": "Not Found"}
         p = path[len(repo):]
@@ -232,9 +236,10 @@ class FakeGitHub:
                          self.slug.split("/")[1], "default_branch": self.main,
                          "permissions": self.token_permissions, "private": False,
                          "allow_merge_commit": self.allow_merge_commit,
-                         "owner": {"login": self.slug.split("/")[0],
-                                   "type": "User" if self.org_members is None
-                                   else "Organization"}}
+                         "owner": {"login": owner, "type": "User" if self.org_members is None
+                                   else "Organization"},
+                         **({} if self.org_members is None else {"organization": {
+                             "login": owner, "url": f"{self.url}/orgs/{owner}"}})}
         if p == "/issues":
             wanted = set(filter(None, query.get("labels", "").split(",")))
             return 200, [self.issue_json(n) for n, i in sorted(self.issues.items())

@@ -83,3 +83,16 @@ def test_parse_limits_and_cleans_the_idea():
     rerun = parse({**event, "comment": {**event["comment"], "body": "/rerun 3"}})
     assert (rerun.command, rerun.arg, rerun.on_pull) == ("rerun", "3", False)
     assert "`" * 4 in fenced("a ``` b") and MAX_IDEA == 500
+
+
+def test_a_private_org_member_is_asked_of_the_api_not_turned_away(chat):
+    """Private members show as CONTRIBUTOR; membership and role come from the API."""
+    clone, origin, fake, comment = chat
+    fake.org_members = {"quiet"}
+    fake.permissions.update({"quiet": "write", "outsider": "write"})
+    assert "Only collaborators" in comment("/try LR=0.01", "outsider", "CONTRIBUTOR")
+    assert not opened(fake)
+    reply = comment("/try LR=0.01", "quiet", "CONTRIBUTOR")
+    assert any(c.path.endswith("/orgs/lab-owner/members/quiet") for c in fake.calls)
+    (pr,) = fake.pulls()
+    assert pr["html_url"] in reply and "t0001: **keep**" in reply
