@@ -180,7 +180,9 @@ class Loop:
                                   started_at=utc_now(), **rows.proposal_columns(proposal)))
             self.progress.ended(trial_id, "infra_error", str(exc), None)
             return
-        running = Running(trial, trial_number(trial_id), self.forge.main_sha(), utc_now())
+        if trial.trial_id != trial_id:  # another driver of this lab held that id
+            self.backlog.link(proposal.source, trial.trial_id)
+        running = Running(trial, trial_number(trial.trial_id), self.forge.main_sha(), utc_now())
         self.progress.opened(trial)
         self.submit(running, 0)
 
@@ -194,7 +196,9 @@ class Loop:
         taken = [trial_number(trial_id) for trial_id in self.ledger.ids()]
         taken += [trial_number(ref.rsplit("/", 1)[-1]) for ref in self.repo.git.for_each_ref(
             "--format=%(refname)", "refs/heads/autolab/", "refs/autolab/trials/").split()]
-        return f"t{max(taken, default=0) + 1:04d}"
+        trial_id = f"t{max(taken, default=0) + 1:04d}"
+        reserve = getattr(self.forge, "reserve", None)  # a forge that other drivers share
+        return reserve(trial_id) if reserve else trial_id
 
     # run + evaluate --------------------------------------------------------
     def submit(self, running: Running, k: int) -> None:

@@ -362,6 +362,11 @@ class FakeGitHub:
         head_sha = self.rev(f"refs/heads/{body['head']}")
         if head_sha is None:
             return 422, {"message": "Validation Failed", "errors": [{"field": "head"}]}
+        label = f"{self.slug.split('/')[0]}:{body['head']}"
+        if any(pr["head"]["label"] == label and pr["state"] == "open" for pr in self.pulls()):
+            return 422, {"message": "Validation Failed", "errors": [{
+                "resource": "PullRequest", "code": "custom",
+                "message": f"A pull request already exists for {label}."}]}
         number = len(self.issues) + 1
         self.issues[number] = {"kind": "pull", "title": body["title"], "body": body["body"],
                                "state": "open", "labels": [], "user": "github-actions[bot]",

@@ -14,8 +14,9 @@ are built there with autolab.gitops (never in a worktree) and pushed with git.
 
 Either way a lost race is a StaleError, never a merge of an unevaluated state.
 
-API calls go through PyGithub's own GithubRetry (rate limits on 403/429 wait
-for the reset, 5xx back off); what still fails is an InfraError, which the loop
+API calls go through PyGithub's own GithubRetry, made safe for writes (rate
+limits on 403/429 wait for the reset, idempotent requests back off on 5xx, creates
+look before they try again); what still fails is an InfraError, which the loop
 never blames on the idea.
 """
 
@@ -26,8 +27,11 @@ import json
 import logging
 import os
 import re
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import git
@@ -71,6 +75,12 @@ ACTIONS_PRS = ("GitHub Actions may not create pull requests in this repository, 
                "can open its PR: turn on Settings → Actions → General → Workflow permissions → "
                "\"Allow GitHub Actions to create and approve pull requests\" (in an "
                "organisation, allow it there first), or run `autolab doctor --fix`")
+IDS = "refs/autolab/ids/"   # one ref per trial id handed out, so two drivers never share one
+MAX_ID_SKIPS = 50
+MAX_TITLE = 256             # GitHub's limits on a PR; past them it answers 422
+MAX_TEXT = 8000             # of a hypothesis or rationale in a PR body (65,536 in all)
+CREATE_ATTEMPTS = 3         # tries of a create that answered 5xx, each after a look
+T = TypeVar("T")   # trial ids taken by other drivers that one open may step over
 # GitHub asks integrations to space their writes; tests against a local server set 0
 WRITE_INTERVAL = float(os.environ.get("AUTOLAB_GITHUB_WRITE_INTERVAL", "1.0"))
 
@@ -98,11 +108,62 @@ def repo_slug(origin_url: str) -> str:
     return slug
 
 
+class SafeRetry(GithubRetry):
+    """GithubRetry made safe for writes. Idempotent requests (reads, PATCH edits, PUT, DELETE)
+    are retried on 5xx; a POST only on a rate limit (403/429), when GitHub did not carry it
+    out, never on a 5xx or a lost answer, after which it may have landed: the forge's creates
+    look for what the last try made before they try again (`created`)."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method == "POST" and status_code in (403, 429):
+            method = "GET"  # refused before it was carried out: as safe as a read
+        return super().is_retry(method, status_code, has_retry_after)
+
+
 def client(api: str, token: str, retries: int = 6, backoff: float = 2.0) -> Github:
-    retry = GithubRetry(total=retries, backoff_factor=backoff,
-                        status_forcelist=[429, *range(500, 600)])
+    retry = SafeRetry(total=retries, backoff_factor=backoff,
+                      status_forcelist=[429, *range(500, 600)],
+                      allowed_methods=SafeRetry.DEFAULT_ALLOWED_METHODS | {"GET", "PATCH"})
     return Github(auth=Auth.Token(token), base_url=api, retry=retry, lazy=True,
                   seconds_between_writes=WRITE_INTERVAL or None)
+
+
+def created(make: Callable[[], T], find: Callable[[], T | None] = lambda: None,
+            attempts: int = CREATE_ATTEMPTS) -> T:
+    """A POST that GitHub may have carried out although it answered 5xx: before each new
+    try, `find` looks for what the last one made (None: not there, so it is made again)."""
+    for attempt in range(attempts):
+        try:
+            return make()
+        except GithubException as exc:
+            if exc.status < 500 or attempt == attempts - 1:
+                raise
+        time.sleep(WRITE_INTERVAL * 2 ** attempt)
+        if (found := find()) is not None:
+            return found
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def trial_title(p: Proposal) -> str:
+    return cut(f"[autolab] {p.hypothesis}", MAX_TITLE)
+
+
+def trial_body(p: Proposal) -> str:
+    """The body people read, and the proposal as JSON for a rerun to resume it, within
+    GitHub's 65,536 characters: no diff (the change is the branch, this PR's Files changed,
+    read back from git on resume) and long texts cut."""
+    small = replace(p, diff="", hypothesis=cut(p.hypothesis, MAX_TEXT),
+                    rationale=cut(p.rationale, MAX_TEXT))
+    meta = json.dumps({k: v for k, v in asdict(small).items() if k != "diff"}).replace(
+        ">", "\\u003e")  # never ends the HTML comment
+    change = (f"**Change:** this PR's own diff, its branch against the parent "
+              f"`{p.parent_sha[:10]}` (Files changed)\n")
+    return (f"{pr_body(small)}\n{change}\n"
+            f"<!-- autolab:trial {meta} -->\n")
 
 
 @contextmanager
@@ -121,6 +182,10 @@ def api_call(what: str):
     except requests.RequestException as exc:
         raise InfraError(f"GitHub API: {what} failed ({type(exc).__name__}: "
                          f"{str(exc)[:200]})") from None
+
+
+def next_id(trial_id: str) -> str:
+    return f"t{int(trial_id.lstrip('t') or 0) + 1:04d}"
 
 
 def keep_description(row: ScoreRow) -> str:
@@ -177,6 +242,18 @@ class GitHubForge:
         lease = [] if expect is None else [f"--force-with-lease={ref}:{expect}"]
         self.git_remote("push", "--quiet", "--porcelain", *lease, "origin", f"{src}:{ref}")
 
+    def remote_refs(self, *refs: str) -> dict[str, str]:
+        """{ref: sha} of those `refs` that exist on origin now, their commits fetched."""
+        found = dict(reversed(line.split("\t")) for line in self.git_remote(
+            "ls-remote", "origin", *refs).splitlines() if line.split("\t")[-1] in refs)
+        missing = [f"+{ref}:{ref}" for ref, sha in found.items()
+                   if not self.repo.rev(sha) and ref.startswith(TRIAL_REFS)]
+        missing += [f"+{ref}:{REMOTE}{ref.removeprefix('refs/heads/')}" for ref, sha in
+                    found.items() if not self.repo.rev(sha) and ref.startswith("refs/heads/")]
+        if missing:
+            self.fetch(*missing)
+        return found
+
     def remote_head(self, branch: str) -> str | None:
         """The branch's sha on origin now, its commits fetched; None if it is not there."""
         ref = f"refs/heads/{branch}"
@@ -208,44 +285,104 @@ class GitHubForge:
             self.fetch(f"+refs/heads/{branch}:{REMOTE}{branch}")
         self.repo.git.update_ref(f"refs/heads/{branch}", head)  # next_trial_id skips its id
         manifest = manifest_at(self.repo, head, watched(self.lab.config))
+        if "diff" not in proposal:  # the body keeps no diff: the branch is the change
+            proposal = {**proposal, "diff": self.repo.git.diff(
+                "--binary", "--full-index", proposal["parent_sha"], head) + "\n"}
         return Trial(trial_id=branch.removeprefix("autolab/"), branch=branch, pr=url,
                      commit_sha=head, manifest=manifest,
                      proposal=Proposal.from_dict(proposal))
 
     # writing -----------------------------------------------------------------
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial:
-        branch = f"autolab/{trial_id}"
+        """The trial's branch and PR under `trial_id`, or under the next free id when another
+        driver of this lab holds that one: its branch, PR or kept code is never taken over."""
         commit = self.repo.commit_diff(proposal.parent_sha, proposal.diff, proposal.hypothesis)
-        existing = self.remote_head(branch)
-        if existing and self.repo.rev(f"{existing}^{{tree}}") == self.repo.rev(
-                f"{commit}^{{tree}}"):
-            commit = existing  # reopened after an interruption: keep the first commit
+        for _attempt in range(MAX_ID_SKIPS):
+            trial = self.claim(trial_id, commit, proposal)
+            if trial is not None:
+                return trial
+            trial_id = next_id(trial_id)
+        raise InfraError(f"{MAX_ID_SKIPS} trial ids in a row were taken on origin; is another "
+                         f"run opening trials in a loop?")
+
+    def reserve(self, trial_id: str) -> str:
+        """The first id from `trial_id` on that no other driver of this lab holds, claimed by
+        creating refs/autolab/ids/<id> on origin, which only one push can do. Every ledger
+        row takes its id from here, so rows of two drivers never share one."""
+        anchor = self.main_sha()
+        for _attempt in range(MAX_ID_SKIPS):
+            try:
+                self.push(anchor, f"{IDS}{trial_id}", "")
+                return trial_id
+            except StaleError:
+                trial_id = next_id(trial_id)
+        raise InfraError(f"{MAX_ID_SKIPS} trial ids in a row were taken on origin; is another "
+                         f"run opening trials in a loop?")
+
+    def claim(self, trial_id: str, commit: str, proposal: Proposal) -> Trial | None:
+        """Open the trial as `trial_id`; None when that id is another driver's."""
+        branch = f"autolab/{trial_id}"
+        refs = self.remote_refs(f"refs/heads/{branch}", f"{TRIAL_REFS}{trial_id}")
+        existing = refs.get(f"refs/heads/{branch}")
+        if f"{TRIAL_REFS}{trial_id}" in refs or (existing and not self.same_tree(existing,
+                                                                                 commit)):
+            return None
+        if existing:
+            commit = existing  # ours, killed between its branch and its PR: keep the commit
         else:
-            self.push(commit, f"refs/heads/{branch}", existing or "")
-        meta = json.dumps(asdict(proposal)).replace(">", "\\u003e")  # never ends the comment
+            try:
+                self.push(commit, f"refs/heads/{branch}", "")
+            except StaleError:
+                return None  # another driver pushed this branch a moment ago
         try:
             with api_call(f"open the PR of {trial_id}"):
                 found = list(self.gh_repo.get_pulls(state="all", head=self.head_label(branch)))
-                pr = found[0] if found else self.gh_repo.create_pull(
-                    base=self.main, head=branch, title=f"[autolab] {proposal.hypothesis}",
-                    body=f"{pr_body(proposal)}\n<!-- autolab:trial {meta} -->\n")
-                pr.add_to_labels(LABEL, proposal.role)
+                if found and (existing or found[0].head.sha != commit):
+                    return None  # the PR of another driver that opened the same change
+                pr = found[0] if found else self.create_pull(branch, commit, proposal)
+                if pr is None:
+                    return None
+                created(lambda: pr.add_to_labels(LABEL, proposal.role))  # adding twice is one
                 url = pr.html_url
         except UserError:  # no PR can open here: leave no branch behind, the trial never began
-            self.push("", f"refs/heads/{branch}")
+            if not existing:
+                self.push("", f"refs/heads/{branch}")
             raise
         return self.trial(url, branch, commit, asdict(proposal))
+
+    def create_pull(self, branch: str, commit: str, proposal: Proposal):
+        """The PR, or None when GitHub says one exists already for `branch` (another
+        driver's, opened between our look and our create)."""
+        def landed():
+            found = list(self.gh_repo.get_pulls(state="all", head=self.head_label(branch)))
+            return next((pr for pr in found if pr.head.sha == commit), None)
+
+        try:
+            return created(lambda: self.gh_repo.create_pull(
+                base=self.main, head=branch, title=trial_title(proposal),
+                body=trial_body(proposal)), landed)
+        except GithubException as exc:
+            if exc.status == 422 and "already exists" in json.dumps(exc.data):
+                return None
+            raise
+
+    def same_tree(self, a: str, b: str) -> bool:
+        return self.repo.rev(f"{a}^{{tree}}") == self.repo.rev(f"{b}^{{tree}}")
 
     def comment(self, trial: Trial, body: str) -> None:
         text = f"{REPORT_MARKER}\n{body}"
         with api_call(f"comment on {trial.pr}"):
             pr = self.gh_repo.get_pull(pr_number(trial))
-            mine = next((c for c in pr.get_issue_comments()
-                         if c.body.startswith(REPORT_MARKER)), None)
-            if mine is None:
-                pr.create_issue_comment(text)
-            elif mine.body != text:
-                mine.edit(text)
+
+            def mine():
+                return next((c for c in pr.get_issue_comments()
+                             if c.body.startswith(REPORT_MARKER)), None)
+
+            found = mine()
+            if found is None:
+                found = created(lambda: pr.create_issue_comment(text), mine)
+            if found.body != text:
+                found.edit(text)
 
     def set_baseline(self, evaluated_sha: str, row: ScoreRow, pages: Pages | None = None) -> str:
         if not self.protected():
@@ -261,7 +398,7 @@ class GitHubForge:
         with api_call(f"open the baseline PR from {branch}"):
             found = list(self.gh_repo.get_pulls(state="open", head=self.head_label(branch)))
             pr = found[0] if found else self.gh_repo.create_pull(
-                base=self.main, head=branch, title=keep_message(row, None),
+                base=self.main, head=branch, title=cut(keep_message(row, None), MAX_TITLE),
                 body="The baseline's scores row and pages; autolab merges it.")
         self.status(commit, "success", "baseline", pr.html_url)
         merged = self.merge_pr(pr.number, commit, evaluated_sha, keep_message(row, None))
@@ -361,9 +498,9 @@ class GitHubForge:
 
     def status(self, sha: str, state: str, description: str, url: str) -> None:
         with api_call(f"set {STATUS_CONTEXT} on {sha[:10]}"):
-            self.gh_repo.get_commit(sha).create_status(
+            created(lambda: self.gh_repo.get_commit(sha).create_status(  # twice is the same
                 state=state, description=description[:140], context=STATUS_CONTEXT,
-                target_url=url)
+                target_url=url))
 
     def sync_ideas(self) -> None:
         """Open issues labelled `autolab-idea` join the backlog, each once, by its title."""
