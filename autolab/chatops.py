@@ -25,7 +25,7 @@ from typing import Protocol
 from github.NamedUser import NamedUser
 
 from autolab.errors import UserError
-from autolab.forges.github import api_call
+from autolab.forges.github import api_call, created
 
 MAX_IDEA = 500
 MAX_RERUN = 10
@@ -166,8 +166,11 @@ def row_line(row) -> str:
 
 
 def post(gh_repo, number: int, text: str) -> None:
+    """The one reply; after a 5xx it is posted again only if it is not the newest comment."""
     with api_call(f"reply on #{number}"):
-        gh_repo.get_issue(number).create_comment(text)
+        issue = gh_repo.get_issue(number)
+        created(lambda: issue.create_comment(text), lambda: next(
+            (c for c in list(issue.get_comments())[-1:] if c.body == text), None))
 
 
 def load_event(path: str) -> dict:

@@ -244,24 +244,18 @@ class GitHubForge:
 
     def remote_refs(self, *refs: str) -> dict[str, str]:
         """{ref: sha} of those `refs` that exist on origin now, their commits fetched."""
-        found = dict(reversed(line.split("\t")) for line in self.git_remote(
-            "ls-remote", "origin", *refs).splitlines() if line.split("\t")[-1] in refs)
-        missing = [f"+{ref}:{ref}" for ref, sha in found.items()
-                   if not self.repo.rev(sha) and ref.startswith(TRIAL_REFS)]
-        missing += [f"+{ref}:{REMOTE}{ref.removeprefix('refs/heads/')}" for ref, sha in
-                    found.items() if not self.repo.rev(sha) and ref.startswith("refs/heads/")]
-        if missing:
-            self.fetch(*missing)
+        lines = self.git_remote("ls-remote", "origin", *refs).splitlines()
+        found = {ref: sha for sha, ref in (line.split("\t") for line in lines) if ref in refs}
+        unknown = [f"+{ref}:{REMOTE}{ref.removeprefix('refs/heads/')}"
+                   if ref.startswith("refs/heads/") else f"+{ref}:{ref}"
+                   for ref, sha in found.items() if not self.repo.rev(sha)]
+        if unknown:
+            self.fetch(*unknown)
         return found
 
     def remote_head(self, branch: str) -> str | None:
         """The branch's sha on origin now, its commits fetched; None if it is not there."""
-        ref = f"refs/heads/{branch}"
-        lines = self.git_remote("ls-remote", "origin", ref).splitlines()
-        sha = next((line.split()[0] for line in lines if line.endswith(f"\t{ref}")), None)
-        if sha and not self.repo.rev(sha):
-            self.fetch(f"+{ref}:{REMOTE}{branch}")
-        return sha
+        return self.remote_refs(f"refs/heads/{branch}").get(f"refs/heads/{branch}")
 
     # reading -----------------------------------------------------------------
     def main_sha(self) -> str:
@@ -436,7 +430,27 @@ class GitHubForge:
             self.repo, expected, row, pages), keep_message(row, trial), [evaluated_sha])
         self.push(commit, f"refs/heads/{trial.branch}", head)
         self.status(commit, "success", keep_description(row), trial.pr)
-        return self.merge_pr(pr_number(trial), commit, expected, keep_message(row, trial))
+        return self.merge_pr(self.pr_of_branch(trial), commit, expected,
+                             keep_message(row, trial))
+
+    def pr_of_branch(self, trial: Trial) -> int:
+        """The number of the open PR from the trial's branch. An override (`/keep`, a
+        release) is a new trial id on an earlier trial's PR, whose branch is another or gone:
+        GitHub merges PRs, not branches, so it gets a PR of its own, linked from the body."""
+        with api_call(f"find the PR of {trial.branch}"):
+            pr = self.gh_repo.get_pull(pr_number(trial))
+            if pr.state == "open" and pr.head.ref == trial.branch:
+                return pr.number
+
+            def opened():
+                return next(iter(self.gh_repo.get_pulls(
+                    state="open", head=self.head_label(trial.branch))), None)
+
+            own = opened() or created(lambda: self.gh_repo.create_pull(
+                base=self.main, head=trial.branch, title=trial_title(trial.proposal),
+                body=f"{trial.proposal.source} of {trial.pr}\n\n{pr_body(trial.proposal)}"),
+                opened)
+            return own.number
 
     def merge_pr(self, number: int, head: str, expected_main: str, title: str) -> str:
         """Merge PR #number at exactly `head`; GitHub's refusal because main moved (its

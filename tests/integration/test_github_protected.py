@@ -8,6 +8,7 @@ GitHub would have let through, and every merge is checked to be an evaluated sta
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -147,3 +148,23 @@ def test_main_moving_between_evaluation_and_merge_is_stale_and_rerun(protected, 
     assert git(origin, "rev-parse", "main^2^") == rerun.commit_sha
     best = scores.parse(Repo(origin).read("main", scores.PATH))[-1]
     assert (best.trial_id, best.commit_sha) == ("t0002", rerun.commit_sha)
+
+
+def test_keep_over_a_discard_merges_through_a_pr_of_its_own(protected, tmp_path):
+    """`/keep` is a new trial id on the closed PR of the discarded one: GitHub merges PRs,
+    so the override's branch gets its own PR, gated by the same status."""
+    clone, origin, fake = protected
+    fake.permissions["boss"] = "maintain"
+    autolab(clone, "try", "LR=0.05", *PARTS)  # worse than the baseline: discarded, closed
+    (first,) = [p for p in fake.pulls() if p["head"]["ref"] == "autolab/t0001"]
+    event = tmp_path / "keep.json"
+    event.write_text(json.dumps({"action": "created", "issue": {
+        "number": first["number"], "pull_request": {"url": "x"}}, "comment": {
+            "body": "/keep", "user": {"login": "boss"}, "author_association": "MEMBER"}}))
+    autolab(clone, "chatops", "--runner", "local", "--agent", "sweep",
+            env={"GITHUB_EVENT_PATH": str(event)})
+    kept = trial_rows(origin, tmp_path / "read")["t0002"]
+    assert kept.status == "keep" and kept.source == "keep:t0001", kept
+    (own,) = [p for p in fake.pulls() if p["head"]["ref"] == "autolab/t0002"]
+    assert own["merged"] and merge_calls(fake)[-1].body["sha"] == own["head"]["sha"]
+    assert git(origin, "rev-parse", "main^2^") == kept.commit_sha
