@@ -209,6 +209,11 @@ def protection(repo, main: str, fix: bool) -> list[Check]:
     if linear:
         out.append(Check("missing", f"`{main}` requires a linear history, which refuses the "
                          f"merge commit a winner lands as; turn that rule off for `{main}`"))
+    if classic is not None and not classic.enforce_admins and repo.permissions.admin:
+        out.append(Check("warn", f"this token is an admin's and `{main}` lets admins bypass its "
+                         f"rules, so GitHub would not refuse its merges; turn on \"Do not allow "
+                         f"bypassing the above settings\" or run autolab with a non-admin "
+                         f"token (the workflows' token is not an admin)"))
     if not repo.allow_merge_commit:
         out.append(Check("missing", "merge commits are disabled, and a winner lands as one; "
                          "turn on Settings → General → Pull Requests → Allow merge commits"))

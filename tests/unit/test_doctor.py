@@ -63,6 +63,7 @@ def test_fix_sets_up_the_repository_and_says_what_it_changed(lab):
     assert "changed" not in again.stdout and "label `autolab-idea` exists" in again.stdout
     assert "`main` is protected (branch protection): winners merge through their PR" in \
         again.stdout
+    assert "! this token is an admin's and `main` lets admins bypass its rules" in again.stdout
 
 
 def test_rules_the_bot_can_never_meet_and_secrets_it_cannot_reach(lab):
