@@ -8,9 +8,10 @@ string from start to end, length-limited, shown back only inside a code fence.
 Who may ask is checked twice: the workflow asks the role API before any job with secrets
 starts, and this module asks again, because the workflow's filter is only as good as its
 YAML. It goes by the role name (`maintain` and `triage` are their own roles; the legacy
-permission field reads them as `write` and `read`). Members of the owning organisation
-whose membership is private show as CONTRIBUTOR or NONE in `author_association`, so for
-anyone not trusted by association membership is asked of the API before the role is.
+permission field reads them as `write` and `read`), asked for everyone: members of the
+owning organisation whose membership is private show as CONTRIBUTOR or NONE in
+`author_association`, and the role already counts what membership grants (the base
+permission, teams), which the workflows' token could not read of a private membership.
 Every command gets exactly one reply.
 """
 
@@ -22,14 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from github.NamedUser import NamedUser
-
 from autolab.errors import UserError
 from autolab.forges.github import api_call, created
 
 MAX_IDEA = 500
 MAX_RERUN = 10
-TRUSTED = {"OWNER", "MEMBER", "COLLABORATOR"}
 WRITERS = {"admin", "maintain", "write"}
 MAINTAINERS = {"admin", "maintain"}
 COMMAND = re.compile(r"\A\s*/(?P<name>try|evaluate|rerun|keep|discard)(?![^ \t\n])[ \t]*"
@@ -41,7 +39,6 @@ ON_PULLS = {"evaluate", "rerun", "keep", "discard", "approve"}
 class Request:
     issue: int
     user: str
-    association: str
     command: str        # try | evaluate | rerun | keep | discard | approve (a review)
     arg: str = ""
     on_pull: bool = False
@@ -70,14 +67,12 @@ def parse(event: dict) -> Request | None:
         if (review.get("state") or "").lower() != "approved" or not pull.get("number"):
             return None
         return Request(issue=int(pull["number"]), user=(review.get("user") or {}).get(
-            "login", ""), association=review.get("author_association", ""),
-            command="approve", on_pull=True)
+            "login", ""), command="approve", on_pull=True)
     comment, issue = event.get("comment") or {}, event.get("issue") or {}
     match = COMMAND.match(comment.get("body") or "")
     if not match or not issue.get("number"):
         return None
     return Request(issue=int(issue["number"]), user=(comment.get("user") or {}).get("login", ""),
-                   association=comment.get("author_association", ""),
                    command=match.group("name"), arg=clean(match.group("arg")),
                    on_pull=bool(issue.get("pull_request")))
 
@@ -90,18 +85,10 @@ def fenced(text: str) -> str:
 
 
 def permission(gh_repo, request: Request) -> str:
-    """The commenter's role name on the repository, "" for anyone not trusted at all."""
+    """The commenter's role name on the repository: admin, maintain, write, triage, read or
+    none."""
     with api_call(f"check {request.user}'s role"):
-        if request.association not in TRUSTED and not member(gh_repo, request.user):
-            return ""
         return gh_repo.get_collaborator_role_name(request.user)
-
-
-def member(gh_repo, login: str) -> bool:
-    """Whether `login` belongs to the organisation owning the repository (private too)."""
-    org = gh_repo.organization
-    return org is not None and org.has_in_members(
-        NamedUser(gh_repo.requester, attributes={"login": login}, completed=False))
 
 
 def refusal(request: Request) -> str:

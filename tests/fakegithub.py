@@ -78,7 +78,6 @@ class FakeGitHub:
         self.comments: dict[int, dict] = {}
         self.statuses: list[dict] = []
         self.permissions: dict[str, str] = {}  # login -> role name (admin .. read)
-        self.org_members: set[str] | None = None  # an organisation's members; None: a user
         self.faults: list[Fault] = []
         self.errors: list[str] = []
         self.labels: set[str] = set()
@@ -224,10 +223,6 @@ class FakeGitHub:
     # routing -------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict, body: dict) -> tuple[int, object]:
         repo = f"/api/v3/repos/{self.slug}"
-        owner = self.slug.split("/")[0]
-        if m := re.fullmatch(rf"/api/v3/orgs/{owner}/members/([^/]+)", path):
-            member = self.org_members is not None and m.group(1) in self.org_members
-            return (204, None) if member else (404, {"message": "Not Found"})
         if not path.startswith(repo):
             return 404, {"message": "Not Found"}
         p = path[len(repo):]
@@ -235,11 +230,7 @@ class FakeGitHub:
             return 200, {"full_name": self.slug, "url": self.api(""), "name":
                          self.slug.split("/")[1], "default_branch": self.main,
                          "permissions": self.token_permissions, "private": False,
-                         "allow_merge_commit": self.allow_merge_commit,
-                         "owner": {"login": owner, "type": "User" if self.org_members is None
-                                   else "Organization"},
-                         **({} if self.org_members is None else {"organization": {
-                             "login": owner, "url": f"{self.url}/orgs/{owner}"}})}
+                         "allow_merge_commit": self.allow_merge_commit}
         if p == "/issues":
             wanted = set(filter(None, query.get("labels", "").split(",")))
             return 200, [self.issue_json(n) for n, i in sorted(self.issues.items())
