@@ -5,9 +5,16 @@ PR becomes a trial), `/rerun [N]`, `/keep`, `/discard [reason]`; and an approvin
 review releases a trial held as suspicious. The event arrives as the GitHub
 event JSON (GITHUB_EVENT_PATH), never through a shell: the text is a Python
 string from start to end, length-limited, shown back only inside a code fence.
-Who may ask is checked twice: the workflow filters on `author_association`, and
-this module asks the collaborator permission API again, because the workflow's
-filter is only as good as its YAML. Every command gets exactly one reply.
+Who may ask is checked twice: the workflow asks the role API before any job with secrets
+starts, and this module asks again, because the workflow's filter is only as good as its
+YAML. It goes by the role name (`maintain` and `triage` are their own roles; the legacy
+permission field reads them as `write` and `read`), asked for everyone: members of the
+owning organisation whose membership is private show as CONTRIBUTOR or NONE in
+`author_association`, and the role already counts what membership grants (the base
+permission, teams), which the workflows' token could not read of a private membership.
+Every command gets exactly one reply.
+
+Its place in the whole: ARCHITECTURE.md, "Reviews and chat commands".
 """
 
 from __future__ import annotations
@@ -19,11 +26,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from autolab.errors import UserError
-from autolab.forges.github import api_call
+from autolab.forges.github import api_call, created
 
 MAX_IDEA = 500
 MAX_RERUN = 10
-TRUSTED = {"OWNER", "MEMBER", "COLLABORATOR"}
 WRITERS = {"admin", "maintain", "write"}
 MAINTAINERS = {"admin", "maintain"}
 COMMAND = re.compile(r"\A\s*/(?P<name>try|evaluate|rerun|keep|discard)(?![^ \t\n])[ \t]*"
@@ -35,7 +41,6 @@ ON_PULLS = {"evaluate", "rerun", "keep", "discard", "approve"}
 class Request:
     issue: int
     user: str
-    association: str
     command: str        # try | evaluate | rerun | keep | discard | approve (a review)
     arg: str = ""
     on_pull: bool = False
@@ -64,14 +69,12 @@ def parse(event: dict) -> Request | None:
         if (review.get("state") or "").lower() != "approved" or not pull.get("number"):
             return None
         return Request(issue=int(pull["number"]), user=(review.get("user") or {}).get(
-            "login", ""), association=review.get("author_association", ""),
-            command="approve", on_pull=True)
+            "login", ""), command="approve", on_pull=True)
     comment, issue = event.get("comment") or {}, event.get("issue") or {}
     match = COMMAND.match(comment.get("body") or "")
     if not match or not issue.get("number"):
         return None
     return Request(issue=int(issue["number"]), user=(comment.get("user") or {}).get("login", ""),
-                   association=comment.get("author_association", ""),
                    command=match.group("name"), arg=clean(match.group("arg")),
                    on_pull=bool(issue.get("pull_request")))
 
@@ -84,11 +87,10 @@ def fenced(text: str) -> str:
 
 
 def permission(gh_repo, request: Request) -> str:
-    """The commenter's permission on the repository, "" for anyone not trusted at all."""
-    if request.association not in TRUSTED:
-        return ""
-    with api_call(f"check {request.user}'s permission"):
-        return gh_repo.get_collaborator_permission(request.user)
+    """The commenter's role name on the repository: admin, maintain, write, triage, read or
+    none."""
+    with api_call(f"check {request.user}'s role"):
+        return gh_repo.get_collaborator_role_name(request.user)
 
 
 def refusal(request: Request) -> str:
@@ -153,8 +155,11 @@ def row_line(row) -> str:
 
 
 def post(gh_repo, number: int, text: str) -> None:
+    """The one reply; after a 5xx it is posted again only if it is not the newest comment."""
     with api_call(f"reply on #{number}"):
-        gh_repo.get_issue(number).create_comment(text)
+        issue = gh_repo.get_issue(number)
+        created(lambda: issue.create_comment(text), lambda: next(
+            (c for c in list(issue.get_comments())[-1:] if c.body == text), None))
 
 
 def load_event(path: str) -> dict:

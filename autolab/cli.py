@@ -406,13 +406,15 @@ def evaluate_pr(number, lab_dir, runner):
 
 @cli.command()
 @click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
-@click.option("--fix", is_flag=True, help="create the missing labels")
+@click.option("--fix", is_flag=True, help="create the missing labels, turn on the Actions "
+              "create-PR setting and make main require autolab/metric, up to date")
 def doctor(lab_dir, fix):
     """Check this lab's set-up and say what is missing, with how to fix it.
 
     The sandbox trial code runs in on this machine; for a GitHub lab, the token
-    and its scopes, the repository, main's protection, the labels and the Actions
-    secrets by name; and the local Modal and Anthropic credentials. Exits 1 when
+    and its scopes, the repository, the Actions create-PR setting, main's rules
+    (classic protection and rulesets), the labels and the secrets by name and where
+    they are; and the local Modal and Anthropic credentials. Exits 1 when
     something is missing.
     """
     from autolab import doctor as checks

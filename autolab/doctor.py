@@ -5,6 +5,14 @@ rest is for GitHub labs. Each check asks GitHub (through PyGithub, like the
 forge) or the local environment one question. A check that cannot be answered with this token
 (e.g. reading branch protection needs admin) is a warning, not a failure:
 the lab may well be set up, only this token cannot see it.
+
+`main`'s rules are read as GitHub applies them, classic protection and rulesets together:
+when either refuses pushes, the forge merges winners through their PR, so the rules must
+require `autolab/metric` with branches up to date (GitHub then refuses any unevaluated
+combination) and must not ask for what the bot can never give (an approving review of its
+own PR, a linear history that refuses its merge commit).
+
+Its place in the whole: ARCHITECTURE.md, "The edges".
 """
 
 from __future__ import annotations
@@ -22,7 +30,14 @@ from autolab.errors import UserError
 try:  # a lab without the github extra still gets the local checks
     from github import GithubException
 
-    from autolab.forges.github import client, repo_slug, settings
+    from autolab.forges.github import (
+        ACTIONS_PRS,
+        PUSHABLE_RULES,
+        STATUS_CONTEXT,
+        client,
+        repo_slug,
+        settings,
+    )
     GITHUB = True
 except ImportError:
     GITHUB = False
@@ -77,7 +92,8 @@ def github(lab: Lab, fix: bool, main: str) -> list[Check]:
                       f"check GITHUB_TOKEN and the repository name"), *out]
     return [Check("ok", f"{slug} reachable at {api}"),
             token_check(repo.requester.oauth_scopes, permissions, repo.private),
-            protection(repo, main), *labels(repo, fix), secrets(repo), *out]
+            actions_prs(repo, fix), *protection(repo, main, fix), *labels(repo, fix),
+            *secrets(repo), *out]
 
 
 def sandbox_check(lab: Lab) -> Check:
@@ -107,19 +123,108 @@ def token_check(scopes: list[str] | None, granted, private: bool) -> Check:
                  f"create a token with the `repo` scope")
 
 
-def protection(repo, main: str) -> Check:
+def get(repo, path: str):
+    """A repository endpoint PyGithub has no method for, through its own requester."""
+    return repo.requester.requestJsonAndCheck("GET", f"{repo.url}{path}")[1]
+
+
+def actions_prs(repo, fix: bool) -> Check:
+    """The setting without which the workflows' token gets a 403 on every trial's PR."""
+    path = "/actions/permissions/workflow"
     try:
-        rules = repo.get_branch(main).get_protection()
+        setting = get(repo, path)
     except GithubException as exc:
-        if exc.status == 404:
-            return Check("warn", f"`{main}` is not protected: anyone with write access can "
-                         f"push to it; protect it and let GitHub Actions push (the merge bot)")
-        return Check("warn", f"cannot read `{main}`'s protection with this token "
-                     f"({exc.status}); check that GitHub Actions may push to it")
-    reviews = rules.required_pull_request_reviews is not None
-    return Check("ok", f"`{main}` is protected" + (
-        "; it requires reviews, so add GitHub Actions to the bypass list or merges fail"
-        if reviews else "; GitHub Actions must be allowed to push to it"))
+        return Check("warn", f"cannot read the Actions workflow permissions with this token "
+                     f"({exc.status}); check Settings → Actions → General → \"Allow GitHub "
+                     f"Actions to create and approve pull requests\"")
+    if setting.get("can_approve_pull_request_reviews"):
+        return Check("ok", "GitHub Actions may create pull requests (the trial PRs)")
+    if not fix:
+        return Check("missing", ACTIONS_PRS)
+    repo.requester.requestJsonAndCheck("PUT", f"{repo.url}{path}", input={
+        "default_workflow_permissions": setting.get("default_workflow_permissions", "read"),
+        "can_approve_pull_request_reviews": True})
+    return Check("ok", "changed: turned on \"Allow GitHub Actions to create and approve pull "
+                 "requests\" (Settings → Actions → General); default token permissions stay "
+                 f"`{setting.get('default_workflow_permissions', 'read')}`")
+
+
+def protection(repo, main: str, fix: bool) -> list[Check]:
+    try:
+        rules = get(repo, f"/rules/branches/{main}")
+    except GithubException as exc:
+        return [Check("warn", f"cannot read the rules on `{main}` with this token "
+                      f"({exc.status}); check Settings → Rules → Rulesets")]
+    branch = repo.get_branch(main)
+    try:
+        classic = branch.get_protection()
+    except GithubException as exc:
+        if exc.status != 404:
+            return [Check("warn", f"cannot read `{main}`'s protection with this token "
+                          f"({exc.status}); it must require {STATUS_CONTEXT} with branches up "
+                          f"to date and no reviews")]
+        classic = None
+    blocking = {r["type"] for r in rules} - PUSHABLE_RULES
+    if classic is None and not blocking:
+        if fix:
+            branch.edit_protection(strict=True, contexts=[STATUS_CONTEXT])
+            return [Check("ok", f"changed: protected `{main}`: it now requires the "
+                          f"{STATUS_CONTEXT} status and branches up to date before merging "
+                          f"(nothing else)")]
+        return [Check("warn", f"`{main}` is not protected: anyone with write access can push to "
+                      f"it (autolab pushes winners by lease); `autolab doctor --fix` protects "
+                      f"it so GitHub merges only evaluated states")]
+    contexts, strict, reviews, linear = set(), False, 0, False
+    if classic is not None:
+        checks = classic.required_status_checks
+        contexts, strict = set(checks.contexts) if checks else set(), bool(checks and checks.strict)
+        pr_rules = classic.required_pull_request_reviews
+        reviews = pr_rules.required_approving_review_count if pr_rules else 0
+        linear = classic.required_linear_history
+    for rule in rules:
+        params = rule.get("parameters") or {}
+        if rule["type"] == "required_status_checks":
+            contexts |= {c["context"] for c in params.get("required_status_checks", [])}
+            strict = strict or params.get("strict_required_status_checks_policy", False)
+        reviews = max(reviews, params.get("required_approving_review_count", 0)
+                      if rule["type"] == "pull_request" else 0)
+        linear = linear or rule["type"] == "required_linear_history"
+    out = []
+    if STATUS_CONTEXT not in contexts or not strict:
+        if fix:
+            wanted = sorted(contexts | {STATUS_CONTEXT})
+            if classic is not None:
+                branch.edit_required_status_checks(strict=True, contexts=wanted)
+            else:  # a ruleset alone: classic protection adds the check, the ruleset stays
+                branch.edit_protection(strict=True, contexts=wanted)
+            out.append(Check("ok", f"changed: `{main}` now requires {', '.join(wanted)} with "
+                           f"branches up to date before merging"))
+        else:
+            out.append(Check("missing", f"`{main}` is protected but does not require the "
+                             f"{STATUS_CONTEXT} status with branches up to date, so GitHub "
+                             f"could merge a combination nobody evaluated; `autolab doctor "
+                             f"--fix` adds both (Settings → Branches → {main})"))
+    if reviews:
+        out.append(Check("missing", f"`{main}` requires {reviews} approving review(s), which the "
+                         f"bot's own trial PRs never get, so no winner can merge; drop the "
+                         f"review rule for `{main}` ({STATUS_CONTEXT} is what guards it)"))
+    if linear:
+        out.append(Check("missing", f"`{main}` requires a linear history, which refuses the "
+                         f"merge commit a winner lands as; turn that rule off for `{main}`"))
+    if classic is not None and not classic.enforce_admins and repo.permissions.admin:
+        out.append(Check("warn", f"this token is an admin's and `{main}` lets admins bypass its "
+                         f"rules, so GitHub would not refuse its merges; turn on \"Do not allow "
+                         f"bypassing the above settings\" or run autolab with a non-admin "
+                         f"token (the workflows' token is not an admin)"))
+    if not repo.allow_merge_commit:
+        out.append(Check("missing", "merge commits are disabled, and a winner lands as one; "
+                         "turn on Settings → General → Pull Requests → Allow merge commits"))
+    if not any(c.failed for c in out):
+        kind = " and ".join(k for k, on in (("branch protection", classic is not None),
+                                            ("a ruleset", bool(rules))) if on)
+        out.append(Check("ok", f"`{main}` is protected ({kind}): winners merge through their "
+                         f"PR once {STATUS_CONTEXT} passes on a head up to date with it"))
+    return out
 
 
 def labels(repo, fix: bool) -> list[Check]:
@@ -140,17 +245,32 @@ def labels(repo, fix: bool) -> list[Check]:
     return out
 
 
-def secrets(repo) -> Check:
+def secrets(repo) -> list[Check]:
+    """Repository and organisation secrets reach the workflows; environment secrets only
+    jobs that name the environment, which these workflows do not."""
     try:
-        present = {s.name for s in repo.get_secrets()}
+        own = {s.name for s in repo.get_secrets()}
     except GithubException as exc:
-        return Check("warn", f"cannot list the Actions secrets with this token ({exc.status}); "
-                     f"check {', '.join(SECRETS)} under Settings → Secrets → Actions")
-    missing = [name for name in SECRETS if name not in present]
-    if missing:
-        return Check("missing", f"Actions secrets missing: {', '.join(missing)}; add each with "
-                     f"`gh secret set NAME`")
-    return Check("ok", f"Actions secrets present: {', '.join(SECRETS)}")
+        return [Check("warn", f"cannot list the Actions secrets with this token ({exc.status}); "
+                      f"check {', '.join(SECRETS)} under Settings → Secrets → Actions")]
+    try:
+        shared = {s["name"] for s in get(repo, "/actions/organization-secrets")["secrets"]}
+        environments = {e.name: {s.name for s in e.get_secrets()}
+                        for e in repo.get_environments()}
+    except GithubException:  # the token cannot see them: judge by the repository's own
+        shared, environments = set(), {}
+    missing = [name for name in SECRETS if name not in own | shared]
+    if not missing:
+        where = ", ".join(f"{n} ({'repository' if n in own else 'organisation'})" for n in SECRETS)
+        return [Check("ok", f"Actions secrets present: {where}")]
+    out = [Check("missing", f"Actions secrets missing: {', '.join(missing)}; add each with "
+                 f"`gh secret set NAME` (or share an organisation secret with this repository)")]
+    for name in missing:
+        for env in sorted(e for e, names in environments.items() if name in names):
+            out.append(Check("missing", f"{name} is only in the environment `{env}`, which the "
+                             f"workflows do not use; add it as a repository or organisation "
+                             f"secret"))
+    return out
 
 
 def local_credentials() -> list[Check]:

@@ -267,9 +267,14 @@ class Loop:
     def open(self, trial_id: str, proposal: Proposal) -> Running | None:
         try:
             trial = self.forge.open_trial(trial_id, proposal)
+        except UserError:  # a forge setting stops the run (e.g. no PRs allowed): the idea waits
+            self.backlog.link(proposal.source, "")
+            raise
         except InfraError as exc:  # the forge failed, not the idea: say so in the ledger
             self.refused(trial_id, proposal, Status.INFRA_ERROR, str(exc))
             return None
+        if trial.trial_id != trial_id:  # another driver of this lab held that id
+            self.backlog.link(proposal.source, trial.trial_id)
         self.progress.opened(trial)
         return self.opened(trial)
 
@@ -295,7 +300,8 @@ class Loop:
         taken = [trial_number(trial_id) for trial_id in self.ledger.ids()]
         taken += [trial_number(ref.rsplit("/", 1)[-1]) for ref in self.repo.git.for_each_ref(
             "--format=%(refname)", "refs/heads/autolab/", "refs/autolab/trials/").split()]
-        return f"t{max(taken, default=0) + 1:04d}"
+        trial_id = f"t{max(taken, default=0) + 1:04d}"
+        return self.forge.reserve(trial_id)   # a forge other drivers share claims it first
 
     # execute -------------------------------------------------------------------
     def jobs(self, running: Running, ks) -> list[Job]:

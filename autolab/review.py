@@ -88,7 +88,7 @@ class Reviews:
         ref = f"{PULLS}{number}"
         self.forge.fetch(f"+refs/pull/{number}/head:{ref}")
         repo = self.forge.repo
-        head = repo.rev(ref)
+        head = repo.commit_of(ref)
         base = repo.git.merge_base(main, head)
         return head, repo.git.diff("--binary", "--full-index", base, head) + "\n"
 
@@ -102,7 +102,8 @@ class Reviews:
             raise UserError(f"#{number} is not an autolab trial")
         open_trial = next((t for t in self.forge.open_trials() if t.pr == url), None)
         ids = [r.trial_id for r in ledger.rows(columns=["trial_id", "status", "pr"]) if r.pr == url]
-        return open_trial, (ledger.by_id(ids[-1:]) or [None])[0]
+        latest = ledger.by_id(ids[-1:])
+        return open_trial, latest[0] if latest else None
 
     def held(self, number: int) -> bool:
         try:

@@ -3,18 +3,27 @@
 It stands in for GitHub below PyGithub (the real client talks HTTP to it), and
 reads the bare repository that plays `origin`, so PR heads and "merged" come
 from real refs: like GitHub, a PR whose head commit reached the base branch
-shows as merged. `fail()` scripts error answers (rate limits, 5xx). A person's PR
-(`add_pull`) also gets `refs/pull/<n>/head` in the bare repository, as GitHub sets it.
-Labels, branch protection, secret names and the token's scopes are plain attributes
-that a test sets, for `autolab doctor`.
+shows as merged. `fail()` scripts error answers (rate limits, 5xx), also after the
+request was carried out. A person's PR (`add_pull`) also gets `refs/pull/<n>/head` in the
+bare repository, as GitHub sets it. Labels, secret names, the Actions settings and the
+token's scopes are plain attributes that a test sets, for `autolab doctor`.
+
+What GitHub enforces, it enforces here too: `protect()` makes a pre-receive hook on the bare
+repository refuse pushes to the branch (GH006), and the merge endpoint refuses a head
+without the required statuses or not up to date with its base (405) or not the `sha` asked
+for (409); PR titles over 256 and bodies over 65,536 characters are a 422, and without the
+"Allow GitHub Actions to create and approve pull requests" setting creating a PR is a 403.
+`before_merge` runs just before a merge is checked, so a test can move main right there.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,6 +46,20 @@ class Fault:
     times: int
     headers: dict = field(default_factory=dict)
     message: str = "scripted failure"
+    after: bool = False     # answer the failure only after carrying the request out
+
+
+HOOK = """#!/bin/sh
+# refs that only the API's merge may move, as GitHub's protected branches
+while read -r old new ref; do
+  if grep -qxF "$ref" "$GIT_DIR/protected-refs" 2>/dev/null; then
+    echo "error: GH006: Protected branch update failed for $ref." >&2
+    exit 1
+  fi
+done
+"""
+MAX_TITLE, MAX_BODY = 256, 65536
+NO_ACTIONS_PRS = "GitHub Actions is not permitted to create or approve pull requests."
 
 
 def clone_of_bare(seed: Path, tmp: Path) -> tuple[Path, Path]:
@@ -54,18 +77,28 @@ class FakeGitHub:
         self.issues: dict[int, dict] = {}       # issues and PRs share numbers, as on GitHub
         self.comments: dict[int, dict] = {}
         self.statuses: list[dict] = []
-        self.permissions: dict[str, str] = {}
+        self.permissions: dict[str, str] = {}  # login -> role name (admin .. read)
         self.faults: list[Fault] = []
         self.errors: list[str] = []
         self.labels: set[str] = set()
         self.protection: dict[str, dict] = {}   # branch -> its protection settings
+        self.rulesets: list[dict] = []          # rules on `main`, as /rules/branches shows
         self.secrets: list[str] = []
+        self.org_secrets: list[str] = []
+        self.environments: dict[str, list[str]] = {}  # environment -> its secret names
+        self.workflow = {"default_workflow_permissions": "write",
+                         "can_approve_pull_request_reviews": True}
+        self.allow_merge_commit = True
+        self.before_merge: Callable[[int], None] | None = None
         self.scopes: str | None = "repo"          # X-OAuth-Scopes; None for fine-grained tokens
         self.token_permissions = {"admin": True, "push": True, "pull": True}
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
         self.url = f"http://127.0.0.1:{self.server.server_port}/api/v3"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        hook = origin / "hooks" / "pre-receive"
+        hook.write_text(HOOK)
+        hook.chmod(0o755)
 
     def __enter__(self) -> FakeGitHub:
         self.thread.start()
@@ -77,8 +110,43 @@ class FakeGitHub:
         assert not self.errors, self.errors
 
     # scripting and inspecting ------------------------------------------------
-    def fail(self, method: str, path: str, status: int, times: int = 1, **headers) -> None:
-        self.faults.append(Fault(method, re.compile(path), status, times, headers))
+    def fail(self, method: str, path: str, status: int, times: int = 1, after: bool = False,
+             **headers) -> None:
+        self.faults.append(Fault(method, re.compile(path), status, times, headers, after=after))
+
+    def protect(self, branch: str, contexts: tuple = ("autolab/metric",), strict: bool = True,
+                reviews: int = 0, linear: bool = False) -> None:
+        """Classic branch protection, as GET .../protection shows it; pushes are refused."""
+        self.protection[branch] = {
+            "required_status_checks": {"strict": strict, "contexts": list(contexts),
+                                       "checks": [{"context": c} for c in contexts]},
+            "required_pull_request_reviews": {"required_approving_review_count": reviews}
+            if reviews else None,
+            "required_linear_history": {"enabled": linear},
+            "enforce_admins": {"enabled": False}}
+        self.refuse_pushes()
+
+    def refuse_pushes(self) -> None:
+        refs = {f"refs/heads/{b}" for b in self.protection} | (
+            {f"refs/heads/{self.main}"} if self.rulesets else set())
+        (self.origin / "protected-refs").write_text("".join(f"{r}\n" for r in sorted(refs)))
+
+    def requirements(self, branch: str) -> tuple[set, bool, int]:
+        """(required status contexts, must be up to date, approving reviews) on `branch`,
+        from classic protection and rulesets together, as GitHub combines them."""
+        classic = self.protection.get(branch) or {}
+        checks = classic.get("required_status_checks") or {}
+        contexts, strict = set(checks.get("contexts") or []), bool(checks.get("strict"))
+        reviews = (classic.get("required_pull_request_reviews") or {}).get(
+            "required_approving_review_count", 0)
+        for rule in self.rulesets if branch == self.main else []:
+            params = rule.get("parameters") or {}
+            if rule["type"] == "required_status_checks":
+                contexts |= {c["context"] for c in params["required_status_checks"]}
+                strict = strict or params.get("strict_required_status_checks_policy", False)
+            if rule["type"] == "pull_request":
+                reviews = max(reviews, params.get("required_approving_review_count", 0))
+        return contexts, strict, reviews
 
     def add_issue(self, title: str, author: str = "someone", labels: tuple = ()) -> int:
         number = len(self.issues) + 1
@@ -161,7 +229,8 @@ class FakeGitHub:
         if method == "GET" and p == "":
             return 200, {"full_name": self.slug, "url": self.api(""), "name":
                          self.slug.split("/")[1], "default_branch": self.main,
-                         "permissions": self.token_permissions}
+                         "permissions": self.token_permissions, "private": False,
+                         "allow_merge_commit": self.allow_merge_commit}
         if p == "/issues":
             wanted = set(filter(None, query.get("labels", "").split(",")))
             return 200, [self.issue_json(n) for n, i in sorted(self.issues.items())
@@ -179,9 +248,20 @@ class FakeGitHub:
             return 200, {"name": m.group(1), "protected": m.group(1) in self.protection,
                          "commit": {"sha": self.rev(m.group(1))},
                          "protection_url": self.api(f"{p}/protection")}
-        if m := re.fullmatch(r"/branches/([^/]+)/protection", p):
-            if m.group(1) not in self.protection:
-                return 404, {"message": "Branch not protected"}
+        if m := re.fullmatch(r"/branches/([^/]+)/protection/required_status_checks", p):
+            checks = self.protection[m.group(1)]["required_status_checks"]
+            contexts = [c["context"] for c in body["checks"]]
+            checks.update(strict=body["strict"], contexts=contexts, checks=body["checks"])
+            return 200, {"url": self.api(p), **checks}
+        if (m := re.fullmatch(r"/branches/([^/]+)/protection", p)) and method == "PUT":
+            checks = body.get("required_status_checks") or {}
+            reviews = body.get("required_pull_request_reviews") or {}
+            self.protect(m.group(1), tuple(c["context"] for c in checks.get("checks", [])),
+                         bool(checks.get("strict")),
+                         reviews.get("required_approving_review_count", 0))
+            return 200, {"url": self.api(p), **self.protection[m.group(1)]}
+        if (m := re.fullmatch(r"/branches/([^/]+)/protection", p)) and m.group(1) in \
+                self.protection:
             return 200, {"url": self.api(p), **self.protection[m.group(1)]}
         if p == "/actions/secrets":
             return 200, {"total_count": len(self.secrets),
@@ -195,6 +275,8 @@ class FakeGitHub:
                          and (head is None or pr["head"]["label"] == head)]
         if m := re.fullmatch(r"/pulls/(\d+)", p):
             number = int(m.group(1))
+            if method == "PATCH" and (too_long := self.too_long(body)):
+                return too_long
             if method == "PATCH":
                 self.issues[number].update({k: v for k, v in body.items()
                                             if k in ("state", "title", "body")})
@@ -225,14 +307,57 @@ class FakeGitHub:
             self.statuses.append({"sha": m.group(1), **body})
             return 201, {"id": len(self.statuses), "url": self.api(p), **body}
         if m := re.fullmatch(r"/collaborators/([^/]+)/permission", p):
-            permission = self.permissions.get(m.group(1), "none")
-            return 200, {"permission": permission, "user": {"login": m.group(1)}}
+            role = self.permissions.get(m.group(1), "none")
+            # the legacy field folds the newer roles into the old three, as GitHub does
+            legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+            return 200, {"permission": legacy, "role_name": role,
+                         "user": {"login": m.group(1)}}
+        if m := re.fullmatch(r"/pulls/(\d+)/merge", p):
+            return self.merge(int(m.group(1)), body)
+        if m := re.fullmatch(r"/branches/([^/]+)/protection", p):
+            return 404, {"message": "Branch not protected"}
+        if m := re.fullmatch(r"/rules/branches/([^/]+)", p):
+            return 200, [{"type": r["type"], "parameters": r.get("parameters", {}),
+                          "ruleset_source_type": "Repository", "ruleset_id": i + 1}
+                         for i, r in enumerate(self.rulesets if m.group(1) == self.main else [])]
+        if p == "/actions/permissions/workflow":
+            if method == "PUT":
+                self.workflow.update(body)
+                return 204, None
+            return 200, dict(self.workflow)
+        if p == "/actions/organization-secrets":
+            return 200, {"total_count": len(self.org_secrets),
+                         "secrets": [{"name": n} for n in self.org_secrets]}
+        if p == "/environments":
+            return 200, {"total_count": len(self.environments), "environments": [
+                {"name": n, "id": i, "url": self.api(f"/environments/{n}")}
+                for i, n in enumerate(self.environments)]}
+        if m := re.fullmatch(r"/environments/([^/]+)/secrets", p):
+            names = self.environments.get(m.group(1), [])
+            return 200, {"total_count": len(names), "secrets": [{"name": n} for n in names]}
         return 404, {"message": f"fake GitHub does not know {method} {p}"}
 
+    def too_long(self, body: dict) -> tuple[int, object] | None:
+        for name, limit in (("title", MAX_TITLE), ("body", MAX_BODY)):
+            if len(body.get(name) or "") > limit:
+                return 422, {"message": "Validation Failed", "errors": [{
+                    "resource": "PullRequest", "field": name, "code": "custom",
+                    "message": f"{name} is too long (maximum is {limit} characters)"}]}
+        return None
+
     def create_pull(self, body: dict) -> tuple[int, object]:
+        if not self.workflow["can_approve_pull_request_reviews"]:
+            return 403, {"message": NO_ACTIONS_PRS}
+        if too_long := self.too_long(body):
+            return too_long
         head_sha = self.rev(f"refs/heads/{body['head']}")
         if head_sha is None:
             return 422, {"message": "Validation Failed", "errors": [{"field": "head"}]}
+        label = f"{self.slug.split('/')[0]}:{body['head']}"
+        if any(pr["head"]["label"] == label and pr["state"] == "open" for pr in self.pulls()):
+            return 422, {"message": "Validation Failed", "errors": [{
+                "resource": "PullRequest", "code": "custom",
+                "message": f"A pull request already exists for {label}."}]}
         number = len(self.issues) + 1
         self.issues[number] = {"kind": "pull", "title": body["title"], "body": body["body"],
                                "state": "open", "labels": [], "user": "github-actions[bot]",
@@ -240,21 +365,66 @@ class FakeGitHub:
                                "base": body["base"]}
         return 201, self.pull_json(number)
 
+    def merge(self, number: int, body: dict) -> tuple[int, object]:
+        """PUT /pulls/{n}/merge with GitHub's refusals; the merge commit is made here."""
+        if self.before_merge:
+            self.before_merge(number)
+        pr = self.pull_json(number)
+        if pr["merged"] or pr["state"] != "open":
+            return 405, {"message": "Pull Request is not mergeable"}
+        head, base = pr["head"]["sha"], pr["base"]["sha"]
+        if body.get("sha") and body["sha"] != head:
+            return 409, {"message": "Head branch was modified. Review and try the merge again."}
+        contexts, strict, reviews = self.requirements(pr["base"]["ref"])
+        latest = {s["context"]: s["state"] for s in self.statuses if s["sha"] == head}
+        waiting = [c for c in contexts if latest.get(c) != "success"]
+        behind = strict and subprocess.run(["git", "merge-base", "--is-ancestor", base, head],
+                                           cwd=self.origin).returncode != 0
+        if waiting or behind:  # GitHub counts a behind head's checks as expected again
+            return 405, {"message": f"{len(waiting or contexts)} of {len(contexts)} required "
+                         f"status checks are expected."}
+        if reviews:
+            return 405, {"message": f"At least {reviews} approving review is required by "
+                         f"reviewers with write access."}
+        if body.get("merge_method", "merge") != "merge" or not self.allow_merge_commit:
+            return 405, {"message": "Merge commits are not allowed on this repository."}
+        tree = subprocess.run(["git", "merge-tree", "--write-tree", base, head], cwd=self.origin,
+                              capture_output=True, text=True)
+        if tree.returncode:
+            return 405, {"message": "Pull Request is not mergeable"}
+        message = body.get("commit_title") or f"Merge pull request #{number}"
+        commit = subprocess.run(
+            ["git", "commit-tree", tree.stdout.split()[0], "-p", base, "-p", head, "-m", message,
+             *(["-m", body["commit_message"]] if body.get("commit_message") else [])],
+            cwd=self.origin, capture_output=True, text=True, check=True, env={
+                "GIT_AUTHOR_NAME": "GitHub", "GIT_AUTHOR_EMAIL": "noreply@github.test",
+                "GIT_COMMITTER_NAME": "GitHub", "GIT_COMMITTER_EMAIL": "noreply@github.test",
+                "PATH": os.environ["PATH"]}).stdout.strip()
+        ref = f"refs/heads/{pr['base']['ref']}"
+        if subprocess.run(["git", "update-ref", ref, commit, base], cwd=self.origin).returncode:
+            return 405, {"message": "Base branch was modified. Review and try the merge again."}
+        self.issues[number]["state"] = "closed"
+        return 200, {"sha": commit, "merged": True, "message": "Pull Request successfully merged"}
+
     def answer(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict, object]:
         url = urlparse(raw_path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         data = json.loads(body) if body else None
         with self.lock:
             self.calls.append(Call(method, url.path, query, data))
-            for fault in self.faults:
-                if fault.times and fault.method == method and fault.path.search(url.path):
-                    fault.times -= 1
+            fault = next((f for f in self.faults if f.times and f.method == method
+                          and f.path.search(url.path)), None)
+            if fault:
+                fault.times -= 1
+                if not fault.after:
                     return fault.status, fault.headers, {"message": fault.message}
             try:
                 status, payload = self.route(method, url.path, query, data or {})
             except Exception as exc:  # a bug here must fail the test, not look like a 5xx
                 self.errors.append(f"{method} {url.path}: {exc!r}")
                 status, payload = 418, {"message": repr(exc)}
+            if fault:  # it was carried out, and the answer got lost on the way
+                return fault.status, fault.headers, {"message": fault.message}
         return status, {} if self.scopes is None else {"X-OAuth-Scopes": self.scopes}, payload
 
     def handler(self):
@@ -265,7 +435,7 @@ class FakeGitHub:
                 length = int(self.headers.get("Content-Length") or 0)
                 status, headers, payload = fake.answer(self.command, self.path,
                                                        self.rfile.read(length))
-                data = json.dumps(payload).encode()
+                data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

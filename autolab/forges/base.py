@@ -24,6 +24,9 @@ class Forge(Protocol):
     def scores(self) -> list[ScoreRow]:
         """reports/scores.csv on main: baseline first, current best last."""
 
+    def reserve(self, trial_id: str) -> str:
+        """`trial_id`, or the next free one when another driver of this lab holds it."""
+
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial: ...
 
     def successor(self, trial_id: str, commit_sha: str, pr: str, proposal: Proposal) -> Trial:
@@ -70,11 +73,20 @@ def main_commit(repo: Repo, evaluated_sha: str, row: ScoreRow, trial: Trial | No
     """
     if trial is None:
         expected, parents = evaluated_sha, [evaluated_sha]
-        message = f"autolab: baseline {row.metric:.6g} ± {row.metric_std:.3g}"
     else:
         expected = trial.proposal.parent_sha
         parents = [expected, evaluated_sha]
-        message = f"autolab: keep {trial.trial_id}: {trial.proposal.hypothesis}"
-    table = scores.append(repo.read(expected, scores.PATH), row)
-    files = {scores.PATH: table, **(pages(scores.parse(table)) if pages else {})}
-    return expected, repo.commit_files(evaluated_sha, files, message, parents)
+    files = scores_files(repo, expected, row, pages)
+    return expected, repo.commit_files(evaluated_sha, files, keep_message(row, trial), parents)
+
+
+def scores_files(repo: Repo, main: str, row: ScoreRow, pages: Pages | None) -> dict[str, bytes]:
+    """main's scores table with `row` appended, and the pages rendered from it."""
+    table = scores.append(repo.read(main, scores.PATH), row)
+    return {scores.PATH: table, **(pages(scores.parse(table)) if pages else {})}
+
+
+def keep_message(row: ScoreRow, trial: Trial | None) -> str:
+    if trial is None:
+        return f"autolab: baseline {row.metric:.6g} ± {row.metric_std:.3g}"
+    return f"autolab: keep {trial.trial_id}: {trial.proposal.hypothesis}"

@@ -1,27 +1,44 @@
 """The forge on GitHub: trial branches pushed to `origin`, PRs and comments through PyGithub.
 
 The lab directory is a clone whose `origin` is the GitHub repository. Commits
-are built there with autolab.gitops (never in a worktree) and pushed with git;
-`main` only moves by a push leased on the sha the trial was evaluated against,
-so a lost race is a StaleError, never a merge of an unevaluated state. A PR
-whose head commit reaches `main` this way shows as merged on GitHub.
+are built there with autolab.gitops (never in a worktree) and pushed with git.
+`main` moves one of two ways, chosen by what GitHub enforces on it:
 
-API calls go through PyGithub's own GithubRetry (rate limits on 403/429 wait
-for the reset, 5xx back off); what still fails is an InfraError, which the loop
+- unprotected: a push leased on the sha the trial was evaluated against; a PR
+  whose head commit reaches `main` this way shows as merged on GitHub;
+- protected (classic protection or a ruleset, which refuse the bot's push): the
+  scores row and pages become the trial branch's last commit, `autolab/metric`
+  success is set on that head, and GitHub merges the PR pinned to it. With
+  `autolab/metric` required and branches required to be up to date, GitHub itself
+  refuses any combination that was not evaluated.
+
+Either way a lost race is a StaleError, never a merge of an unevaluated state.
+
+API calls go through PyGithub's own GithubRetry, made safe for writes (rate
+limits on 403/429 wait for the reset, idempotent requests back off on 5xx, creates
+look before they try again); what still fails is an InfraError, which the loop
 never blames on the idea.
+
+Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
+import time
+import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import git
+import github
 import requests
 from github import Auth, BadCredentialsException, Github, GithubException, GithubRetry
 
@@ -29,17 +46,44 @@ from autolab import scores
 from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.errors import InfraError, LabError, StaleError, UserError
-from autolab.forges.base import REPORT_MARKER, TRIAL_REFS, Pages, main_commit, pr_body
+from autolab.forges.base import (
+    REPORT_MARKER,
+    TRIAL_REFS,
+    Pages,
+    keep_message,
+    main_commit,
+    pr_body,
+    scores_files,
+)
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import BRANCH as LEDGER
 from autolab.records import Proposal, ScoreRow, Trial
+
+# PyGithub logs every retried request to stderr at INFO; what still fails after the retries
+# is one line of ours, so only its warnings pass
+github.set_log_level(logging.WARNING)
 
 LABEL = "autolab"
 IDEA_LABEL = "autolab-idea"
 STATUS_CONTEXT = "autolab/metric"
 REMOTE = "refs/remotes/origin/"
 META = re.compile(r"<!-- autolab:trial (\{.*?\}) -->", re.S)
+# rules that leave a fast-forward push of main alone; any other rule on main refuses it
+PUSHABLE_RULES = {"deletion", "non_fast_forward", "creation"}
+# GitHub's answers to a merge it refuses: 405 (checks, up to date, not mergeable), 409 (sha)
+REFUSED = (405, 409)
+NO_ACTIONS_PRS = "not permitted to create or approve pull requests"  # GitHub's 403 says this
+ACTIONS_PRS = ("GitHub Actions may not create pull requests in this repository, so no trial "
+               "can open its PR: turn on Settings → Actions → General → Workflow permissions → "
+               "\"Allow GitHub Actions to create and approve pull requests\" (in an "
+               "organisation, allow it there first), or run `autolab doctor --fix`")
+IDS = "refs/autolab/ids/"   # one ref per trial id handed out, so two drivers never share one
+MAX_ID_SKIPS = 50
+MAX_TITLE = 256             # GitHub's limits on a PR; past them it answers 422
+MAX_TEXT = 8000             # of a hypothesis or rationale in a PR body (65,536 in all)
+CREATE_ATTEMPTS = 3         # tries of a create that answered 5xx, each after a look
+T = TypeVar("T")   # trial ids taken by other drivers that one open may step over
 # GitHub asks integrations to space their writes; tests against a local server set 0
 WRITE_INTERVAL = float(os.environ.get("AUTOLAB_GITHUB_WRITE_INTERVAL", "1.0"))
 
@@ -67,11 +111,62 @@ def repo_slug(origin_url: str) -> str:
     return slug
 
 
+class SafeRetry(GithubRetry):
+    """GithubRetry made safe for writes. Idempotent requests (reads, PATCH edits, PUT, DELETE)
+    are retried on 5xx; a POST only on a rate limit (403/429), when GitHub did not carry it
+    out, never on a 5xx or a lost answer, after which it may have landed: the forge's creates
+    look for what the last try made before they try again (`created`)."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method == "POST" and status_code in (403, 429):
+            method = "GET"  # refused before it was carried out: as safe as a read
+        return super().is_retry(method, status_code, has_retry_after)
+
+
 def client(api: str, token: str, retries: int = 6, backoff: float = 2.0) -> Github:
-    retry = GithubRetry(total=retries, backoff_factor=backoff,
-                        status_forcelist=[429, *range(500, 600)])
+    retry = SafeRetry(total=retries, backoff_factor=backoff,
+                      status_forcelist=[429, *range(500, 600)],
+                      allowed_methods=SafeRetry.DEFAULT_ALLOWED_METHODS | {"GET", "PATCH"})
     return Github(auth=Auth.Token(token), base_url=api, retry=retry, lazy=True,
                   seconds_between_writes=WRITE_INTERVAL or None)
+
+
+def created(make: Callable[[], T], find: Callable[[], T | None] = lambda: None,
+            attempts: int = CREATE_ATTEMPTS) -> T:
+    """A POST that GitHub may have carried out although it answered 5xx: before each new
+    try, `find` looks for what the last one made (None: not there, so it is made again)."""
+    for attempt in range(attempts):
+        try:
+            return make()
+        except GithubException as exc:
+            if exc.status < 500 or attempt == attempts - 1:
+                raise
+        time.sleep(WRITE_INTERVAL * 2 ** attempt)
+        if (found := find()) is not None:
+            return found
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def trial_title(p: Proposal) -> str:
+    return cut(f"[autolab] {p.hypothesis}", MAX_TITLE)
+
+
+def trial_body(p: Proposal) -> str:
+    """The body people read, and the proposal as JSON for a rerun to resume it, within
+    GitHub's 65,536 characters: no diff (the change is the branch, this PR's Files changed,
+    read back from git on resume) and long texts cut."""
+    small = replace(p, diff="", hypothesis=cut(p.hypothesis, MAX_TEXT),
+                    rationale=cut(p.rationale, MAX_TEXT))
+    meta = json.dumps({k: v for k, v in asdict(small).items() if k != "diff"}).replace(
+        ">", "\\u003e")  # never ends the HTML comment
+    change = (f"**Change:** this PR's own diff, its branch against the parent "
+              f"`{p.parent_sha[:10]}` (Files changed)\n")
+    return (f"{pr_body(small)}\n{change}\n"
+            f"<!-- autolab:trial {meta} -->\n")
 
 
 @contextmanager
@@ -84,10 +179,20 @@ def api_call(what: str):
                         f"GITHUB_TOKEN and its permissions") from None
     except GithubException as exc:
         message = exc.data.get("message", "") if isinstance(exc.data, dict) else exc.data
+        if exc.status == 403 and NO_ACTIONS_PRS in str(message):
+            raise UserError(ACTIONS_PRS) from None  # a setting, not a failure: stop the run
         raise InfraError(f"GitHub API: {what} failed ({exc.status} {message})") from None
     except requests.RequestException as exc:
         raise InfraError(f"GitHub API: {what} failed ({type(exc).__name__}: "
                          f"{str(exc)[:200]})") from None
+
+
+def next_id(trial_id: str) -> str:
+    return f"t{int(trial_id.lstrip('t') or 0) + 1:04d}"
+
+
+def keep_description(row: ScoreRow) -> str:
+    return f"keep: {row.metric:.6g} ± {row.metric_std:.3g}"
 
 
 def pr_number(trial: Trial) -> int:
@@ -110,6 +215,7 @@ class GitHubForge:
         self.gh = gh or client(api, token)
         self.slug = repo_slug(origin)
         self.gh_repo = self.gh.get_repo(self.slug)
+        self._protected: bool | None = None
         self.fetch(f"+{TRIAL_REFS}*:{TRIAL_REFS}*")  # so trial ids never repeat
         if not self.main_sha():
             raise LabError(f"{origin}: no branch `{main}`; push the lab there first")
@@ -121,9 +227,15 @@ class GitHubForge:
         try:
             return self.repo.git.execute(["git", *args], env={**os.environ, **self.git_env})
         except git.GitCommandError as exc:
-            if re.search(r"\[rejected\]|stale info|fetch first|non-fast-forward",
-                         f"{exc.stdout}{exc.stderr}"):
+            said = f"{exc.stdout}{exc.stderr}"
+            # the last: two pushes to one ref at the same moment, and ours lost the race
+            if re.search(r"\[rejected\]|stale info|fetch first|non-fast-forward|"
+                         r"cannot lock ref .*(reference already exists|but expected)", said):
                 raise StaleError(f"origin refused `{args[-1]}`: it moved") from None
+            if re.search(r"GH006|GH013|protected branch|hook declined", said):
+                self._protected = None  # protected since we looked: the next try merges by PR
+                raise InfraError(f"origin refused the push of `{args[-1]}`: the branch is "
+                                 f"protected; the next run merges through the PR") from None
             raise InfraError(f"git {args[0]} to origin failed: "
                              f"{exc.stderr.strip()[-300:]}") from None
 
@@ -135,18 +247,27 @@ class GitHubForge:
         lease = [] if expect is None else [f"--force-with-lease={ref}:{expect}"]
         self.git_remote("push", "--quiet", "--porcelain", *lease, "origin", f"{src}:{ref}")
 
+    def remote_refs(self, *refs: str) -> dict[str, str]:
+        """{ref: sha} of those `refs` that exist on origin now, their commits fetched."""
+        lines = self.git_remote("ls-remote", "origin", *refs).splitlines()
+        found = {ref: sha for sha, ref in (line.split("\t") for line in lines) if ref in refs}
+        unknown = [f"+{ref}:{REMOTE}{ref.removeprefix('refs/heads/')}"
+                   if ref.startswith("refs/heads/") else f"+{ref}:{ref}"
+                   for ref, sha in found.items() if not self.repo.rev(sha)]
+        if unknown:
+            self.fetch(*unknown)
+        return found
+
     def remote_head(self, branch: str) -> str | None:
         """The branch's sha on origin now, its commits fetched; None if it is not there."""
-        ref = f"refs/heads/{branch}"
-        lines = self.git_remote("ls-remote", "origin", ref).splitlines()
-        sha = next((line.split()[0] for line in lines if line.endswith(f"\t{ref}")), None)
-        if sha and not self.repo.rev(sha):
-            self.fetch(f"+{ref}:{REMOTE}{branch}")
-        return sha
+        return self.remote_refs(f"refs/heads/{branch}").get(f"refs/heads/{branch}")
 
     # reading -----------------------------------------------------------------
     def main_sha(self) -> str:
-        return self.remote_head(self.main)
+        sha = self.remote_head(self.main)
+        if sha is None:
+            raise LabError(f"origin has no branch `{self.main}`; push the lab's main first")
+        return sha
 
     def scores(self) -> list[ScoreRow]:
         return scores.parse(self.repo.read(self.main_sha(), scores.PATH))
@@ -166,6 +287,9 @@ class GitHubForge:
             self.fetch(f"+refs/heads/{branch}:{REMOTE}{branch}")
         self.repo.git.update_ref(f"refs/heads/{branch}", head)  # next_trial_id skips its id
         manifest = manifest_at(self.repo, head, watched(self.lab.config))
+        if "diff" not in proposal:  # the body keeps no diff: the branch is the change
+            proposal = {**proposal, "diff": self.repo.git.diff(
+                "--binary", "--full-index", proposal["parent_sha"], head) + "\n"}
         return Trial(trial_id=branch.removeprefix("autolab/"), branch=branch, pr=url,
                      commit_sha=head, manifest=manifest,
                      proposal=Proposal.from_dict(proposal))
@@ -179,40 +303,120 @@ class GitHubForge:
                      manifest=manifest_at(self.repo, commit_sha, watched(self.lab.config)))
 
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial:
-        branch = f"autolab/{trial_id}"
+        """The trial's branch and PR under `trial_id`, or under the next free id when another
+        driver of this lab holds that one: its branch, PR or kept code is never taken over."""
         commit = self.repo.commit_diff(proposal.parent_sha, proposal.diff, proposal.hypothesis)
-        existing = self.remote_head(branch)
-        if existing and self.repo.rev(f"{existing}^{{tree}}") == self.repo.rev(
-                f"{commit}^{{tree}}"):
-            commit = existing  # reopened after an interruption: keep the first commit
+        for _attempt in range(MAX_ID_SKIPS):
+            trial = self.claim(trial_id, commit, proposal)
+            if trial is not None:
+                return trial
+            trial_id = next_id(trial_id)
+        raise InfraError(f"{MAX_ID_SKIPS} trial ids in a row were taken on origin; is another "
+                         f"run opening trials in a loop?")
+
+    def reserve(self, trial_id: str) -> str:
+        """The first id from `trial_id` on that no other driver of this lab holds, claimed by
+        creating refs/autolab/ids/<id> on origin, which only one push can do. Every ledger
+        row takes its id from here, so rows of two drivers never share one."""
+        # a commit of this driver's own: were two claims pushing the same sha, git would call
+        # the second "up to date" and never check that the ref had to be absent
+        main = self.main_sha()
+        for _attempt in range(MAX_ID_SKIPS):
+            claim = self.repo.git.commit_tree(f"{main}^{{tree}}", "-p", main, "-m",
+                                              f"autolab: {trial_id} claimed by {uuid.uuid4()}")
+            try:
+                self.push(claim, f"{IDS}{trial_id}", "")
+                return trial_id
+            except StaleError:
+                trial_id = next_id(trial_id)
+        raise InfraError(f"{MAX_ID_SKIPS} trial ids in a row were taken on origin; is another "
+                         f"run opening trials in a loop?")
+
+    def claim(self, trial_id: str, commit: str, proposal: Proposal) -> Trial | None:
+        """Open the trial as `trial_id`; None when that id is another driver's."""
+        branch = f"autolab/{trial_id}"
+        refs = self.remote_refs(f"refs/heads/{branch}", f"{TRIAL_REFS}{trial_id}")
+        existing = refs.get(f"refs/heads/{branch}")
+        if f"{TRIAL_REFS}{trial_id}" in refs or (existing and not self.same_tree(existing,
+                                                                                 commit)):
+            return None
+        if existing:
+            commit = existing  # ours, killed between its branch and its PR: keep the commit
         else:
-            self.push(commit, f"refs/heads/{branch}", existing or "")
-        meta = json.dumps(asdict(proposal)).replace(">", "\\u003e")  # never ends the comment
-        with api_call(f"open the PR of {trial_id}"):
-            owner = self.slug.split("/")[0]
-            found = list(self.gh_repo.get_pulls(state="all", head=f"{owner}:{branch}"))
-            pr = found[0] if found else self.gh_repo.create_pull(
-                base=self.main, head=branch, title=f"[autolab] {proposal.hypothesis}",
-                body=f"{pr_body(proposal)}\n<!-- autolab:trial {meta} -->\n")
-            pr.add_to_labels(LABEL, proposal.role)
-            url = pr.html_url
+            try:
+                self.push(commit, f"refs/heads/{branch}", "")
+            except StaleError:
+                return None  # another driver pushed this branch a moment ago
+        try:
+            with api_call(f"open the PR of {trial_id}"):
+                found = list(self.gh_repo.get_pulls(state="all", head=self.head_label(branch)))
+                if found and (existing or found[0].head.sha != commit):
+                    return None  # the PR of another driver that opened the same change
+                pr = found[0] if found else self.create_pull(branch, commit, proposal)
+                if pr is None:
+                    return None
+                created(lambda: pr.add_to_labels(LABEL, proposal.role))  # adding twice is one
+                url = pr.html_url
+        except UserError:  # no PR can open here: leave no branch behind, the trial never began
+            if not existing:
+                self.push("", f"refs/heads/{branch}")
+            raise
         return self.trial(url, branch, commit, asdict(proposal))
+
+    def create_pull(self, branch: str, commit: str, proposal: Proposal):
+        """The PR, or None when GitHub says one exists already for `branch` (another
+        driver's, opened between our look and our create)."""
+        def landed():
+            found = list(self.gh_repo.get_pulls(state="all", head=self.head_label(branch)))
+            return next((pr for pr in found if pr.head.sha == commit), None)
+
+        try:
+            return created(lambda: self.gh_repo.create_pull(
+                base=self.main, head=branch, title=trial_title(proposal),
+                body=trial_body(proposal)), landed)
+        except GithubException as exc:
+            if exc.status == 422 and "already exists" in json.dumps(exc.data):
+                return None
+            raise
+
+    def same_tree(self, a: str, b: str) -> bool:
+        return self.repo.rev(f"{a}^{{tree}}") == self.repo.rev(f"{b}^{{tree}}")
 
     def comment(self, trial: Trial, body: str) -> None:
         text = f"{REPORT_MARKER}\n{body}"
         with api_call(f"comment on {trial.pr}"):
             pr = self.gh_repo.get_pull(pr_number(trial))
-            mine = next((c for c in pr.get_issue_comments()
-                         if c.body.startswith(REPORT_MARKER)), None)
-            if mine is None:
-                pr.create_issue_comment(text)
-            elif mine.body != text:
-                mine.edit(text)
+
+            def mine():
+                return next((c for c in pr.get_issue_comments()
+                             if c.body.startswith(REPORT_MARKER)), None)
+
+            found = mine()
+            if found is None:
+                found = created(lambda: pr.create_issue_comment(text), mine)
+            if found.body != text:
+                found.edit(text)
 
     def set_baseline(self, evaluated_sha: str, row: ScoreRow, pages: Pages | None = None) -> str:
-        expected, commit = main_commit(self.repo, evaluated_sha, row, pages=pages)
-        self.push(commit, f"refs/heads/{self.main}", expected)
-        return commit
+        if not self.protected():
+            expected, commit = main_commit(self.repo, evaluated_sha, row, pages=pages)
+            self.push(commit, f"refs/heads/{self.main}", expected)
+            return commit
+        # through a PR of its own, as any change to a protected main
+        branch = f"autolab/baseline-{evaluated_sha[:10]}"
+        head = self.remote_head(branch)
+        commit = self.repo.commit_files(evaluated_sha, scores_files(
+            self.repo, evaluated_sha, row, pages), keep_message(row, None), [evaluated_sha])
+        self.push(commit, f"refs/heads/{branch}", head or "")
+        with api_call(f"open the baseline PR from {branch}"):
+            found = list(self.gh_repo.get_pulls(state="open", head=self.head_label(branch)))
+            pr = found[0] if found else self.gh_repo.create_pull(
+                base=self.main, head=branch, title=cut(keep_message(row, None), MAX_TITLE),
+                body="The baseline's scores row and pages; autolab merges it.")
+        self.status(commit, "success", "baseline", pr.html_url)
+        merged = self.merge_pr(pr.number, commit, evaluated_sha, keep_message(row, None))
+        self.push("", f"refs/heads/{branch}")
+        return merged
 
     def merge(self, trial: Trial, evaluated_sha: str, row: ScoreRow,
               pages: Pages | None = None) -> str:
@@ -221,19 +425,103 @@ class GitHubForge:
                   if r.trial_id == trial.trial_id and r.commit_sha == evaluated_sha]
         if not landed:  # else an interrupted run already merged it: only the rest is left
             head = self.remote_head(trial.branch)
-            if head != evaluated_sha:
+            if head is None:
+                raise StaleError(f"{trial.branch} is no longer on origin")
+            if head != evaluated_sha and not (self.protected() and self.is_scores_commit(
+                    head, evaluated_sha)):
                 raise StaleError(f"{trial.branch} is at {head}, not the evaluated "
                                  f"{evaluated_sha}")
-            expected, main = main_commit(self.repo, evaluated_sha, row, trial, pages)
-            self.push(main, f"refs/heads/{self.main}", expected)
-        self.status(trial, "success", f"keep: {row.metric:.6g} ± {row.metric_std:.3g}")
+            if self.protected():
+                main = self.merge_through_pr(trial, head, evaluated_sha, row, pages)
+            else:
+                expected, main = main_commit(self.repo, evaluated_sha, row, trial, pages)
+                self.push(main, f"refs/heads/{self.main}", expected)
+        self.status(evaluated_sha, "success", keep_description(row), trial.pr)
         self.push(evaluated_sha, f"{TRIAL_REFS}{trial.trial_id}")
         return main
 
+    def merge_through_pr(self, trial: Trial, head: str, evaluated_sha: str, row: ScoreRow,
+                         pages: Pages | None) -> str:
+        """The scores row and pages as the branch's last commit (the trained files stay as
+        evaluated), autolab/metric success on it, then GitHub's merge pinned to it."""
+        expected = trial.proposal.parent_sha
+        if (main := self.main_sha()) != expected:
+            raise StaleError(f"main moved from {expected[:10]} to {main[:10]}")
+        commit = self.repo.commit_files(evaluated_sha, scores_files(
+            self.repo, expected, row, pages), keep_message(row, trial), [evaluated_sha])
+        self.push(commit, f"refs/heads/{trial.branch}", head)
+        self.status(commit, "success", keep_description(row), trial.pr)
+        return self.merge_pr(self.pr_of_branch(trial), commit, expected,
+                             keep_message(row, trial))
+
+    def pr_of_branch(self, trial: Trial) -> int:
+        """The number of the open PR from the trial's branch. An override (`/keep`, a
+        release) is a new trial id on an earlier trial's PR, whose branch is another or gone:
+        GitHub merges PRs, not branches, so it gets a PR of its own, linked from the body."""
+        with api_call(f"find the PR of {trial.branch}"):
+            pr = self.gh_repo.get_pull(pr_number(trial))
+            if pr.state == "open" and pr.head.ref == trial.branch:
+                return pr.number
+
+            def opened():
+                return next(iter(self.gh_repo.get_pulls(
+                    state="open", head=self.head_label(trial.branch))), None)
+
+            own = opened() or created(lambda: self.gh_repo.create_pull(
+                base=self.main, head=trial.branch, title=trial_title(trial.proposal),
+                body=f"{trial.proposal.source} of {trial.pr}\n\n{pr_body(trial.proposal)}"),
+                opened)
+            return own.number
+
+    def merge_pr(self, number: int, head: str, expected_main: str, title: str) -> str:
+        """Merge PR #number at exactly `head`; GitHub's refusal because main moved (its
+        up-to-date rule) or the head moved is a StaleError, any other refusal says why."""
+        with api_call(f"merge PR #{number}"):
+            pr = self.gh_repo.get_pull(number)
+            branch = pr.head.ref
+            try:
+                return pr.merge(sha=head, merge_method="merge", commit_title=title[:250],
+                                commit_message=f"Merge pull request #{number}").sha
+            except GithubException as exc:
+                if exc.status not in REFUSED:
+                    raise
+                refused = exc.data.get("message", "") if isinstance(exc.data, dict) else ""
+            if self.gh_repo.get_pull(number).merged:  # a retried request after the first landed
+                return self.main_sha()
+        main = self.main_sha()
+        if main != expected_main or self.remote_head(branch) != head:
+            raise StaleError(f"GitHub refused to merge #{number} ({refused}): main moved from "
+                             f"{expected_main[:10]} to {main[:10]}")
+        raise InfraError(f"GitHub refused to merge #{number}: {refused}; `{self.main}`'s "
+                         f"protection must let the bot merge once autolab/metric passes (no "
+                         f"required reviews, merge commits allowed); see `autolab doctor`")
+
+    def protected(self) -> bool:
+        """Whether GitHub refuses pushes to main: classic protection, or a ruleset with a
+        rule a fast-forward push cannot meet. Asked once per run."""
+        if self._protected is None:
+            with api_call(f"read the rules on `{self.main}`"):
+                classic = self.gh_repo.get_branch(self.main).protected
+                _headers, rules = self.gh_repo.requester.requestJsonAndCheck(
+                    "GET", f"{self.gh_repo.url}/rules/branches/{self.main}")
+            self._protected = classic or bool({r["type"] for r in rules} - PUSHABLE_RULES)
+        return self._protected
+
+    def is_scores_commit(self, head: str | None, evaluated_sha: str) -> bool:
+        """`head` is the bot's scores commit on `evaluated_sha`, left by an interrupted merge."""
+        if not head or self.repo.rev(f"{head}^") != evaluated_sha:
+            return False
+        changed = self.repo.git.diff("--name-only", evaluated_sha, head).split()
+        return all(path.startswith(f"{scores.PATH.split('/')[0]}/") for path in changed)
+
+    def head_label(self, branch: str) -> str:
+        return f"{self.slug.split('/')[0]}:{branch}"
+
     def close(self, trial: Trial, reason: str) -> None:
         state = "failure" if reason.startswith(("discard", "stale")) else "error"
-        self.status(trial, state, reason)
         head = self.remote_head(trial.branch)
+        for sha in dict.fromkeys(filter(None, (trial.commit_sha, head))):  # a scores head too
+            self.status(sha, state, reason, trial.pr)
         self.push(f"+{head or trial.commit_sha}", f"{TRIAL_REFS}{trial.trial_id}")
         with api_call(f"close {trial.pr}"):
             pr = self.gh_repo.get_pull(pr_number(trial))
@@ -243,11 +531,11 @@ class GitHubForge:
             self.push("", f"refs/heads/{trial.branch}")
         self.repo.delete_ref(f"refs/heads/{trial.branch}")
 
-    def status(self, trial: Trial, state: str, description: str) -> None:
-        with api_call(f"set {STATUS_CONTEXT} on {trial.commit_sha[:10]}"):
-            self.gh_repo.get_commit(trial.commit_sha).create_status(
+    def status(self, sha: str, state: str, description: str, url: str) -> None:
+        with api_call(f"set {STATUS_CONTEXT} on {sha[:10]}"):
+            created(lambda: self.gh_repo.get_commit(sha).create_status(  # twice is the same
                 state=state, description=description[:140], context=STATUS_CONTEXT,
-                target_url=trial.pr)
+                target_url=url))
 
     def sync_ideas(self) -> None:
         """Open issues labelled `autolab-idea` join the backlog, each once, by its title."""

@@ -83,6 +83,9 @@ class LocalForge:
             self._save(self._record(trial_id, proposal, commit))
 
     # writing ---------------------------------------------------------------
+    def reserve(self, trial_id: str) -> str:
+        return trial_id   # one driver per lab here: the run lock sees to it
+
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial:
         ref = f"refs/heads/autolab/{trial_id}"
         commit = self.repo.commit_diff(proposal.parent_sha, proposal.diff, proposal.hypothesis)

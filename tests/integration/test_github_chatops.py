@@ -83,3 +83,14 @@ def test_parse_limits_and_cleans_the_idea():
     rerun = parse({**event, "comment": {**event["comment"], "body": "/rerun 3"}})
     assert (rerun.command, rerun.arg, rerun.on_pull) == ("rerun", "3", False)
     assert "`" * 4 in fenced("a ``` b") and MAX_IDEA == 500
+
+
+def test_a_private_org_member_is_asked_of_the_api_not_turned_away(chat):
+    """Private members show as CONTRIBUTOR; their role comes from the API all the same."""
+    clone, origin, fake, comment = chat
+    fake.permissions.update({"quiet": "write", "outsider": "read"})
+    assert "Only collaborators" in comment("/try LR=0.01", "outsider", "CONTRIBUTOR")
+    assert not opened(fake)
+    reply = comment("/try LR=0.01", "quiet", "CONTRIBUTOR")
+    (pr,) = fake.pulls()
+    assert pr["html_url"] in reply and "t0001: **keep**" in reply

@@ -7,7 +7,9 @@ in the bare repository (issue 4, acceptance 1 and 2).
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from fakegithub import FakeGitHub, clone_of_bare
 from rich.console import Console
 
 from autolab import config, scores
+from autolab.agents.base import unified_diff
 from autolab.agents.sweep import SweepAgent
 from autolab.forges.base import REPORT_MARKER
 from autolab.forges.github import GitHubForge
@@ -23,7 +26,7 @@ from autolab.gitops import Repo
 from autolab.ledger import Ledger
 from autolab.loop import Loop
 from autolab.progress import Progress
-from autolab.records import BASELINE
+from autolab.records import BASELINE, Proposal
 from autolab.runners.base import BaseRunner
 from autolab.runners.local import LocalRunner
 
@@ -164,3 +167,83 @@ def test_merge_race_never_merges_an_unevaluated_state(github, tmp_path):
     assert scores.parse(Repo(origin).read("main", scores.PATH))[-1].commit_sha == \
         rerun.commit_sha
     assert git(origin, "rev-parse", "main^2") == rerun.commit_sha
+
+
+def test_without_the_actions_pr_setting_doctor_names_it_and_the_run_stops(github, tmp_path):
+    """GitHub's default: Actions may not create PRs. doctor says so; the run stops at its
+    first trial with that one line, and the trial is not lost: it runs once it is allowed."""
+    clone, origin, fake = github
+    fake.workflow["can_approve_pull_request_reviews"] = False
+    doctor = autolab(clone, "doctor", check=False)
+    assert doctor.returncode == 1
+    line = next(x for x in doctor.stdout.splitlines() if "create pull requests" in x)
+    assert line.startswith("✗") and "Allow GitHub Actions to create and approve" in line
+    parts = ("--forge", "github", "--runner", "local", "--agent", "sweep")
+    autolab(clone, "idea", "LR=0.01")
+    proc = autolab(clone, "run", *parts, "--trials", "3", check=False)
+    assert proc.returncode == 2, proc.stderr
+    (error,) = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert "GitHub Actions may not create pull requests" in error and "doctor --fix" in error
+    posts = [c for c in fake.calls if c.method == "POST" and c.path.endswith("/pulls")]
+    assert len(posts) == 1 and not fake.pulls()  # it stopped at the first trial
+    assert not git(origin, "branch", "--list", "autolab/t*")  # no branch left behind
+    assert origin_rows(origin, tmp_path / "read") == []  # no trial row: nothing was lost
+    assert "open" in autolab(clone, "idea", "list").stdout
+    fake.workflow["can_approve_pull_request_reviews"] = True
+    autolab(clone, "run", *parts, "--trials", "1")
+    (row,) = origin_rows(origin, tmp_path / "read2")
+    assert (row.trial_id, row.status, row.source) == ("t0001", "keep", "idea:1")
+
+
+def test_a_second_driver_never_takes_over_a_trial_id(github, tmp_path):
+    """Two drivers that both picked t0001: the second opens t0002; the first's branch and PR
+    stay as they were, even when both propose the very same change."""
+    clone, origin, fake = github
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(origin), str(other)], check=True)
+    first, second = GitHubForge(config.load(clone)), GitHubForge(config.load(other))
+    lab = config.load(clone)
+    text = (lab.root / "train" / "train.py").read_text()
+    main = git(origin, "rev-parse", "main")
+
+    def proposal(lr: str) -> Proposal:
+        return Proposal(role="optimizer", hypothesis=f"LR {lr}", rationale="r",
+                        expected_delta=-0.1, parent_sha=main, source="sweep",
+                        diff=unified_diff("train/train.py", text,
+                                          text.replace("LR = 0.04", f"LR = {lr}")))
+
+    a = first.open_trial("t0001", proposal("0.01"))
+    b = second.open_trial("t0001", proposal("0.02"))
+    c = second.open_trial("t0001", proposal("0.01"))  # the same change as a: still not a's
+    assert (a.trial_id, b.trial_id, c.trial_id) == ("t0001", "t0002", "t0003")
+    pulls = {p["head"]["ref"]: p for p in fake.pulls()}
+    assert len(pulls) == 3 and pulls["autolab/t0001"]["head"]["sha"] == a.commit_sha
+    assert pulls["autolab/t0001"]["title"] == "[autolab] LR 0.01"
+    assert git(origin, "rev-parse", "autolab/t0001") == a.commit_sha
+
+
+def test_two_drivers_at_once_end_with_distinct_ids_and_one_row_each(github, tmp_path):
+    """nightly and a /try on one lab at the same moment (issue 14, acceptance 3)."""
+    clone, origin, fake = github
+    parts = ("--forge", "github", "--runner", "local", "--agent", "sweep")
+    autolab(clone, "baseline", *parts)
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(origin), str(other)], check=True)
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    drivers = [subprocess.Popen([sys.executable, "-m", "autolab", *args, *parts], cwd=cwd,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+               for cwd, args in ((clone, ("run", "--trials", "3")),
+                                 (other, ("try", "LR=0.02")))]
+    said = [driver.communicate(timeout=300) for driver in drivers]
+    assert [d.returncode for d in drivers] == [0, 0], said
+    rows = origin_rows(origin, tmp_path / "read")
+    ids = [r.trial_id for r in rows]
+    assert len(ids) == len(set(ids)) == 4, (ids, said)  # every trial once
+    pulls = fake.pulls()
+    assert sorted(p["head"]["ref"] for p in pulls) == sorted(f"autolab/{i}" for i in ids)
+    for r in rows:  # each PR is its own trial's: its head is the commit that trial evaluated
+        (pr,) = [p for p in pulls if p["html_url"] == r.pr]
+        assert pr["head"]["sha"] == r.commit_sha and pr["head"]["ref"] == r.branch
+        assert pr["title"] == f"[autolab] {r.hypothesis}"
+    assert_only_evaluated_states(origin)

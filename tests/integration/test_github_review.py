@@ -219,3 +219,20 @@ def test_try_records_its_issue_and_ideas_come_from_labelled_issues(gh, tmp_path)
     listing = autolab(clone, "idea", "list").stdout
     assert "LR=0.02" in listing and "LR=0.03" not in listing
     assert idea == 1
+
+
+def test_roles_by_name_a_maintainer_may_keep_and_triage_may_not(gh, tmp_path):
+    """The legacy permission field reads `maintain` as `write` and `triage` as `read`; the
+    role name tells them apart (issue 14, acceptance 4)."""
+    clone, origin, fake, say = gh
+    fake.permissions.update({"maintainer": "maintain", "triager": "triage"})
+    autolab(clone, "try", "LR=0.05", "--forge", "github", "--runner", "local")  # worse
+    (pr,) = fake.pulls()
+    main = git(origin, "rev-parse", "main")
+    assert "Only maintainers" in say(pr["number"], "/keep", "triager")
+    assert "Only collaborators with write access" in say(pr["number"], "/rerun", "triager")
+    assert git(origin, "rev-parse", "main") == main
+    reply = say(pr["number"], "/keep", "maintainer")
+    kept = rows(origin, tmp_path)["t0002"]
+    assert kept.status == "keep" and "override:@maintainer" in kept.flags, reply
+    assert git(origin, "rev-parse", "main^2") == kept.commit_sha

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 
 import pytest
 from conftest import make_lab
@@ -110,3 +111,33 @@ def test_the_loop_labels_a_forge_failure_infra_error_not_the_idea(remote):
     origin_ledger = subprocess.run(["git", "ls-tree", "-r", "--name-only", "autolab/ledger"],
                                    cwd=fake.origin, capture_output=True, text=True).stdout
     assert "trials/t0001.parquet" in origin_ledger
+
+
+def test_creates_that_landed_before_a_5xx_are_found_not_repeated(remote):
+    """GitHub carried out the POST but the answer was a 502: the forge looks, then goes on;
+    an idempotent PATCH (closing) is simply retried."""
+    lab, fake = remote
+    forge = forge_for(lab, fake)
+    fake.fail("POST", r"/pulls$", 502, after=True)
+    fake.fail("POST", r"/issues/\d+/comments$", 502, after=True)
+    trial = forge.open_trial("t0001", a_proposal(lab))
+    forge.comment(trial, "report")
+    assert len(fake.pulls()) == 1 and len(fake.comments_on(1)) == 1
+    fake.fail("PATCH", r"/pulls/\d+$", 502)
+    forge.close(trial, "discard: worse")
+    assert fake.pulls()[0]["state"] == "closed"
+
+
+def test_long_texts_and_large_diffs_stay_within_githubs_limits(remote):
+    lab, fake = remote
+    text = (lab.root / "train" / "train.py").read_text()
+    big = text + "".join(f"# padding line {i} {'x' * 60}\n" for i in range(2000))  # ~150 kB
+    proposal = replace(a_proposal(lab), hypothesis="LR 0.01 " + "because " * 100,
+                       rationale="r" * 70000, diff=unified_diff("train/train.py", text, big))
+    trial = forge_for(lab, fake).open_trial("t0001", proposal)
+    (pr,) = fake.pulls()
+    assert len(pr["title"]) == 256 and pr["title"].endswith("…")
+    assert len(pr["body"]) < 65536 and "padding line" not in pr["body"]
+    (resumed,) = forge_for(lab, fake).open_trials()  # a rerun reads the change from git
+    assert resumed.commit_sha == trial.commit_sha and "padding line 1999" in resumed.proposal.diff
+    assert resumed.proposal.hypothesis == proposal.hypothesis
