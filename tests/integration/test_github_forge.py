@@ -192,7 +192,8 @@ def test_without_the_actions_pr_setting_doctor_names_it_and_the_run_stops(github
     fake.workflow["can_approve_pull_request_reviews"] = True
     autolab(clone, "run", *parts, "--trials", "1")
     (row,) = origin_rows(origin, tmp_path / "read2")
-    assert (row.trial_id, row.status, row.source) == ("t0001", "keep", "idea:1")
+    # t0001 stays claimed by the run that stopped: ids are never handed out twice
+    assert (row.trial_id, row.status, row.source) == ("t0002", "keep", "idea:1")
 
 
 def test_a_second_driver_never_takes_over_a_trial_id(github, tmp_path):

@@ -4,6 +4,7 @@ whole loop must keep the winner, never prune it, and keep nothing that does noth
 
 from __future__ import annotations
 
+import pytest
 from conftest import autolab, git, make_lab
 
 from autolab.gitops import Repo
@@ -58,6 +59,7 @@ def known_lab(root, monkeypatch):
     return lab
 
 
+@pytest.mark.slow   # 16 trials of streamed training: about 80 s
 def test_known_truth_lab_keeps_the_crossing_winner_and_nothing_neutral(tmp_path, monkeypatch):
     lab = known_lab(tmp_path / "lab", monkeypatch)
     autolab(lab, "run", "--trials", "16", timeout=300)   # one slot: the same order every run
