@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import autolab, git, make_lab
 
 from autolab.gitops import Repo
@@ -36,6 +37,7 @@ with open(os.path.join(out, "model.json"), "w") as f:
 SPREAD = ("0.08", "0.02", "0.004", "0.16", "0.002", "0.03", "0.0015", "0.06")
 
 
+@pytest.mark.slow   # ten trials of streamed training before the rule exists: about a minute
 def test_pruning_waits_for_evidence_then_stops_a_loser_and_never_a_winner(tmp_path):
     lab = make_lab(tmp_path / "lab", budget=2.5, timeout=30, init=False)
     (lab / "train" / "train.py").write_text(STREAMING)
