@@ -65,6 +65,7 @@ def assert_only_evaluated_states(origin: Path) -> None:
         assert scores.PATH in changed and all(p.startswith("reports/") for p in changed)
 
 
+@pytest.mark.slow   # many real trials: the slow tier keeps the default run short
 def test_full_run_opens_comments_merges_and_closes(github, tmp_path):
     clone, origin, fake = github
     parts = ("--forge", "github", "--runner", "local", "--agent", "sweep")

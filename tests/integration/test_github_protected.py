@@ -71,6 +71,7 @@ def assert_merged_only_evaluated_states(origin: Path, seed_main: str) -> None:
             origin, "rev-parse", f"{head}^{{tree}}")
 
 
+@pytest.mark.slow   # many real trials: the slow tier keeps the default run short
 def test_winner_merges_through_its_pr_losers_close_and_nothing_is_pushed_to_main(
         protected, tmp_path):
     clone, origin, fake = protected
@@ -101,6 +102,7 @@ def test_winner_merges_through_its_pr_losers_close_and_nothing_is_pushed_to_main
     assert_merged_only_evaluated_states(origin, seed_main)
 
 
+@pytest.mark.slow   # many real trials: the slow tier keeps the default run short
 def test_main_moving_between_evaluation_and_merge_is_stale_and_rerun(protected, tmp_path):
     """Another PR merges just before the winner's merge: GitHub's up-to-date rule refuses
     the winner, which becomes `stale` and is re-run on the new main, then merges."""

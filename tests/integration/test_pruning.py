@@ -58,6 +58,7 @@ def test_pruning_waits_for_evidence_then_stops_a_loser_and_never_a_winner(tmp_pa
     assert "pruning from" in autolab(lab, "status").stdout
 
 
+@pytest.mark.slow   # many real trials: the slow tier keeps the default run short
 def test_pruning_can_be_turned_off(tmp_path):
     lab = make_lab(tmp_path / "lab", budget=4, timeout=30, init=False)
     (lab / "train" / "train.py").write_text(STREAMING)
