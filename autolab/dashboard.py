@@ -161,13 +161,19 @@ def summarize(rows: list[LedgerRow]) -> Summary:
                       for part in ("agent_usd", "gpu_usd", "cpu_usd", "startup_s")})
 
 
+def per_kept(summary: Summary) -> str:
+    """What one kept trial cost in compute, the figure a night is judged by."""
+    kept = summary.counts.get("keep", 0)
+    return f", {summary.compute_s / kept:.0f} per kept trial" if kept else ", none kept yet"
+
+
 def essentials(summary: Summary) -> list[str]:
     """The dashboard's headline numbers as plain lines, for `autolab status`."""
     lines = [f"cost ${summary.cost_usd:.2f}: agent ${summary.agent_usd:.2f} "
              f"({summary.tokens} tokens) + runner ${summary.compute_usd:.2f} (GPU "
              f"${summary.gpu_usd:.2f}, CPU and memory ${summary.cpu_usd:.2f}, "
              f"{summary.startup_s:.0f} s of start-up); {summary.compute_s:.0f} "
-             f"compute-seconds ({summary.gpu_s:.0f} on GPUs)"]
+             f"compute-seconds ({summary.gpu_s:.0f} on GPUs){per_kept(summary)}"]
     lines += [f"role {r.name}: {r.trials} trials, {r.kept} kept ({r.keep_rate:.0%}), "
               f"{r.failed} failed ({r.fail_rate:.0%})" for r in summary.roles]
     if summary.audit.audited:

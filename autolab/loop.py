@@ -107,7 +107,9 @@ class Loop:
         # trials already fill the count
         trials = max(trials, len(resumed) + len(self.queue))
         started, idea_left = len(resumed), idea
-        self.progress.start(trials, resumed=len(resumed))
+        scores = self.forge.scores()
+        self.progress.start(trials, resumed=len(resumed),
+                            best=scores[-1].metric if scores else None)
         while True:
             while self.engine.busy < parallel and started < trials:
                 if stop := self.runner.out_of_budget(1 + self.config.confirm_seeds):

@@ -45,8 +45,10 @@ class Progress:
         self._line(f"baseline {self.metric} = {row.metric:.5g} ± {row.metric_std:.3g} "
                    f"over {row.n_seeds} seeds (the noise band)")
 
-    def start(self, total: int, resumed: int = 0) -> None:
+    def start(self, total: int, resumed: int = 0, best: float | None = None) -> None:
         self.total = total
+        if best is not None:   # a run on a lab that has a best already says so from its start
+            self.best = best
         if resumed:
             self._line(f"resumed {resumed} interrupted trial(s)")
 

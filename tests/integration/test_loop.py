@@ -48,6 +48,10 @@ def test_run_eight_trials_in_parallel(lab):
         merged = git(lab, "log", "--format=%H", "--grep", f"keep {row.trial_id}:", "main")
         assert merged and row.trial_id in git(lab, "show", f"{merged}:reports/scores.csv")
     assert git(lab, "status", "--porcelain", "--untracked-files=no") == ""
+    # the next run's lines show the best it starts from, before anything has ended
+    again = autolab(lab, "run", "--trials", "1").stdout
+    first = next(ln for ln in again.splitlines() if "started:" in ln)
+    assert f"best {best.metric:.5g} [1/1]" in first, again
 
 
 def test_aa_lab_merges_nothing(tmp_path):

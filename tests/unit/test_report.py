@@ -185,3 +185,13 @@ def test_the_cost_shows_the_agent_and_the_runner_apart(lab):
                            "CPU and memory $0.12, 60 s of start-up)"), line
     page = dashboard.html(lab.config, rows, [])
     assert "agent $0.02 (1000 tokens) + runner $2.12" in page
+
+
+def test_status_says_what_each_kept_trial_cost_in_compute():
+    rows = [ledger_row("baseline-x-s0", "baseline", train_s=60.0, eval_s=2.0),
+            ledger_row("t0001", "discard", train_s=60.0, eval_s=2.0),
+            ledger_row("t0002", "keep", train_s=240.0, eval_s=8.0)]
+    line = dashboard.essentials(dashboard.summarize(rows))[0]
+    assert line.endswith("372 compute-seconds (0 on GPUs), 372 per kept trial"), line
+    none = dashboard.essentials(dashboard.summarize(rows[:2]))[0]
+    assert none.endswith(", none kept yet"), none

@@ -383,6 +383,20 @@ def test_a_kept_step_is_paired_once_more(lab):
     assert applies(lab, pair.diff)
 
 
+def test_never_undoes_a_kept_change(lab):
+    ctx = context(lab)
+    before = ctx.files[TRAIN].replace("LR = 0.04", "LR = 0.02")
+    history = (row(before, "LR = 0.02", "LR = 0.04", "keep", -0.3),)
+    proposals = drain(context(lab, history=history), rounds=200, slots=3)
+    lr = {admit.single_assignment(p.diff)[3] for p in proposals
+          if (admit.single_assignment(p.diff) or ("", ""))[1] == "LR"}
+    assert 0.02 not in lr and {0.08, 0.01} <= lr, sorted(lr)
+    # the same step from elsewhere is a fresh question: WIDTH's keep does not block LR 0.02
+    other = row(ctx.files[TRAIN], "WIDTH = 4", "WIDTH = 8", "keep", -0.3)
+    assert any(p.hypothesis.startswith("Set LR from 0.04 to 0.02 ")
+               for p in drain(context(lab, history=(other,)), rounds=200, slots=3))
+
+
 def test_near_misses_are_judged_against_the_noise(lab):
     ctx = context(lab)
     train = ctx.files[TRAIN]
