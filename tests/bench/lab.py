@@ -99,6 +99,13 @@ def ngram_bpb(train: bytes, heldout: bytes, order: int = 4, smoothing: str = "kn
     return bits / len(heldout)
 
 
+def trial_tree(dest: Path, changes: list[str]) -> Path:
+    """A copy of the lab's train/ under dest, with `changes` (NAME=VALUE) applied."""
+    shutil.copytree(REPO / "train", dest / "train")
+    set_constants(dest / "train" / "train.py", changes)
+    return dest
+
+
 def set_constants(script: Path, assignments: list[str]) -> None:
     text = script.read_text()
     for item in assignments:
@@ -130,12 +137,11 @@ def main() -> None:
     cache = Path(args.cache) / ("corpus" if args.corpus else "shakespeare")
     prepare = [sys.executable, "-m", "evaluator.data", "--cache", str(cache)]
     run(prepare + (["--corpus", str(Path(args.corpus).resolve())] if args.corpus else []), REPO, {})
-    base = unigram_bpb((cache / "train" / "train.bin").read_bytes(),
-                       (cache / "heldout" / "heldout.bin").read_bytes())
+    train, heldout = ((cache / split / f"{split}.bin").read_bytes()
+                      for split in ("train", "heldout"))
+    base = unigram_bpb(train, heldout)
     print(f"data: {cache}  unigram bpb: {base:.4f}  settings: {' '.join(args.set) or 'defaults'}")
     if args.ngram:
-        train, heldout = ((cache / split / f"{split}.bin").read_bytes()
-                          for split in ("train", "heldout"))
         for smoothing, name in (("kn", "Kneser-Ney"), ("wb", "Witten-Bell")):
             started = time.perf_counter()
             bpb = ngram_bpb(train, heldout, smoothing=smoothing)
@@ -148,9 +154,7 @@ def main() -> None:
         return
     rows: dict[str, list] = {place: [] for place in places}
     with tempfile.TemporaryDirectory(prefix="autolab-bench-") as tmp:
-        trial = Path(tmp) / "trial"
-        shutil.copytree(REPO / "train", trial / "train")
-        set_constants(trial / "train" / "train.py", args.set)
+        trial = trial_tree(Path(tmp) / "trial", args.set)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for place in places:
                 measured = one_seed(Path(tmp) / f"{place}{seed}", trial, cache, seed,
@@ -173,11 +177,8 @@ def paired(args, cache: Path, confined: bool) -> None:
     would give. Pairing pays only where a seed's luck carries over to the changed script."""
     pairs = []
     with tempfile.TemporaryDirectory(prefix="autolab-bench-") as tmp:
-        trials = {}
-        for name, changes in (("base", args.set), ("changed", args.set + args.pair)):
-            trials[name] = Path(tmp) / name
-            shutil.copytree(REPO / "train", trials[name] / "train")
-            set_constants(trials[name] / "train" / "train.py", changes)
+        trials = {name: trial_tree(Path(tmp) / name, changes)
+                  for name, changes in (("base", args.set), ("changed", args.set + args.pair))}
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             got = [one_seed(Path(tmp) / f"{name}{seed}", trial, cache, seed, args.budget,
                             confined) for name, trial in trials.items()]
