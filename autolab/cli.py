@@ -173,9 +173,10 @@ def _dry_run(lab_dir, runner, parallel):
     built = registry.runner(name, lab, parallel or lab.config.runner.parallel)
     try:
         repo = Repo(lab.root)
-        main = repo.rev("refs/heads/main")
+        main = repo.rev(f"refs/heads/{lab.config.branch}")
         if main is None:
-            raise LabError(f"{lab.root}: no `main` branch to describe; commit the lab first")
+            raise LabError(f"{lab.root}: no `{lab.config.branch}` branch to describe; commit "
+                           f"the lab first")
         job = Job("dry-run", main, manifest_at(repo, main, watched(lab.config)), main, 0)
         described = built.describe(job)
         if not described:
@@ -265,7 +266,7 @@ def status(lab_dir, last, forge):
     rows = ledger.rows(columns=[c for c in dashboard.COLUMNS if c != "curve"])
     recent = {r.trial_id: r for r in ledger.recent(STATUS_CURVES)}
     rows = [recent.get(r.trial_id, r) for r in rows]
-    main = repo.rev("refs/heads/main")
+    main = repo.rev(f"refs/heads/{lab.config.branch}")
     frontier = scores.parse(repo.read(main, scores.PATH)) if main else []
     metric = lab.config.metric
     if frontier:
@@ -319,7 +320,7 @@ def report(lab_dir, html_path):
     """
     lab = config_mod.load(lab_dir)
     repo = Repo(lab.root)
-    main = repo.rev("refs/heads/main")
+    main = repo.rev(f"refs/heads/{lab.config.branch}")
     frontier = scores.parse(repo.read(main, scores.PATH)) if main else []
     rows = Ledger(repo, lab.home).rows(columns=dashboard.COLUMNS)
     path = Path(html_path)
@@ -348,7 +349,7 @@ def reproduce(trial_id, lab_dir):
                         f"recorded config_sha256")
     runner = registry.runner("local", lab, 1)
     engine = Engine(runner, Progress(console, lab.config.metric))
-    main = repo.rev("refs/heads/main")
+    main = repo.rev(f"refs/heads/{lab.config.branch}")
     try:
         recorded_values = row.seed_values + [None] * len(json.loads(row.seeds))
         for seed, recorded in zip(json.loads(row.seeds), recorded_values, strict=False):
@@ -443,6 +444,7 @@ baseline_seeds = 5
 confirm_seeds = 3
 min_delta = 0.0
 constraints = ["no new dependencies"]
+branch = {branch}
 
 [tool.autolab.runner]
 kind = "local"
@@ -467,11 +469,15 @@ kind = "sweep"
 @click.option("--evaluate", default="python -m evaluator", show_default=True)
 @click.option("--budget", type=float, default=60, show_default=True)
 @click.option("--timeout", type=float, default=240, show_default=True)
+@click.option("--branch", default=None, help="the branch trials start from and winners merge "
+              "into [default: the branch checked out now, else main]")
 def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train, evaluate,
-         budget, timeout):
+         budget, timeout, branch):
     """Make this git repository a lab: config, reports/scores.csv, .gitignore; one commit."""
     root = config_mod.find_root(Path(lab_dir))
     repo = Repo(root)
+    current = repo.checked_out_branch()
+    branch = branch or current or "main"
     written = []
     pyproject = root / config_mod.PYPROJECT
     text = pyproject.read_text() if pyproject.exists() else ""
@@ -482,10 +488,10 @@ def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train
                                   direction=q(direction), editable=q(list(editable)),
                                   frozen=q(list(dict.fromkeys(frozen_all))), prepare=q(prepare),
                                   train=q(train), evaluate=q(evaluate), budget=budget,
-                                  timeout=timeout)
+                                  timeout=timeout, branch=q(branch))
         pyproject.write_text(text + ("\n" if text and not text.endswith("\n") else "") + table)
         written.append(config_mod.PYPROJECT)
-    config_mod.load(root)  # what was there or written must be valid before committing
+    lab = config_mod.load(root)  # what was there or written must be valid before committing
     score_file = root / scores.PATH
     if not score_file.exists():
         score_file.parent.mkdir(parents=True, exist_ok=True)
@@ -507,6 +513,11 @@ def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train
                        f"({exc.stderr.strip()[-200:]}); commit them yourself") from None
     console.print(f"initialised the lab in {root}: {', '.join(written)} committed. "
                   f"Next: `autolab run`")
+    if current != lab.config.branch:
+        console.print(escape(f"note: the lab's branch is `{lab.config.branch}` but this commit "
+                             f"is on `{current or 'a detached HEAD'}`; merge it into "
+                             f"`{lab.config.branch}`, or set `branch` in [tool.autolab], "
+                             f"before `autolab run`"), soft_wrap=True)
 
 
 def main() -> None:

@@ -80,6 +80,7 @@ class Config:
     prune_audit_every: int = 4          # every n-th trial runs unpruned to check the rule; 0 never
     prune_max_false: float = 0.1        # audited false-prune rate above which pruning turns off
     constraints: tuple[str, ...] = ()
+    branch: str = "main"                # the branch trials start from and winners merge into
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
@@ -155,6 +156,9 @@ def parse(table: dict, where: str) -> Config:
     for key in ("prune_warmup", "prune_max_false"):
         if not 0 <= getattr(config, key) <= 1:
             raise ConfigError(f"{where}: `{key}` must be between 0 and 1")
+    if not config.branch.strip():
+        raise ConfigError(f"{where}: `branch` is empty; name the branch winners merge into, "
+                          f"e.g. branch = \"main\"")
     if config.runner.parallel < 1:
         raise ConfigError(f"{where}: `runner.parallel` must be >= 1")
     if config.runner.sandbox not in SANDBOXES:

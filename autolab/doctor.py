@@ -65,8 +65,8 @@ class Check:
         return {"ok": "green", "warn": "yellow", "missing": "red"}[self.state]
 
 
-def run(lab: Lab, fix: bool = False, main: str = "main") -> list[Check]:
-    return [sandbox_check(lab), *github(lab, fix, main)]
+def run(lab: Lab, fix: bool = False, main: str | None = None) -> list[Check]:
+    return [sandbox_check(lab), *github(lab, fix, main or lab.config.branch)]
 
 
 def github(lab: Lab, fix: bool, main: str) -> list[Check]:

@@ -481,7 +481,7 @@ class Loop:
         manifest = manifest_at(self.repo, main, watched(self.config))
         have = {r.trial_id: r for r in self.ledger.starting_with(prefix)}
         missing = [k for k in range(self.config.baseline_seeds) if f"{prefix}{k}" not in have]
-        self.progress.baseline(self.config.baseline_seeds, len(missing))
+        self.progress.baseline(self.config.baseline_seeds, len(missing), self.config.branch)
         lost: list[RunResult] = []
 
         def recorded(results: list[RunResult]) -> None:
@@ -501,12 +501,14 @@ class Loop:
             self.engine.step()
         if lost:
             raise InfraError(f"the runner failed twice on {len(lost)} baseline seed(s) "
-                             f"({lost[0].reason}); main's script is not to blame: run again")
+                             f"({lost[0].reason}); `{self.config.branch}`'s script is not "
+                             f"to blame: run again")
         good = [r for r in have.values() if r.status == BASELINE]
         if len(good) < self.config.baseline_seeds:
             failed = next(r for r in have.values() if r.status != BASELINE)
             raise BaselineError(f"the baseline failed ({failed.status}: {failed.reason}); fix "
-                                 f"main's script, then rerun. Log tail:\n{failed.log_tail}")
+                                 f"`{self.config.branch}`'s script, then rerun. Log tail:\n"
+                                 f"{failed.log_tail}")
         values = [r.metric for r in good if r.metric is not None]
         mean = sum(values) / len(values)
         row = ScoreRow(trial_id="baseline", pr="", commit_sha=main, parent_sha="",

@@ -36,9 +36,9 @@ class Progress:
     def note(self, text: str) -> None:
         self._line(f"[dim]{escape(text)}[/dim]")
 
-    def baseline(self, seeds: int, missing: int) -> None:
+    def baseline(self, seeds: int, missing: int, branch: str = "main") -> None:
         if missing:
-            self._line(f"baseline: running {missing} of {seeds} seeds on main")
+            self._line(f"baseline: running {missing} of {seeds} seeds on {escape(branch)}")
 
     def baseline_done(self, row: ScoreRow) -> None:
         self.best = row.metric

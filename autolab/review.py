@@ -80,7 +80,8 @@ class Reviews:
         if row.status == "keep":  # its change is on main now, through the trial's merge
             with api_call(f"close #{number}"):
                 pr.edit(state="closed")
-            text += f"\n\nIts change landed on `main` with {row.pr}, so this PR is closed."
+            text += (f"\n\nIts change landed on `{self.forge.main}` with {row.pr}, so this PR "
+                     f"is closed.")
         return text
 
     def pr_diff(self, number: int, main: str) -> tuple[str, str]:

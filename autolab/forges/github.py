@@ -202,7 +202,8 @@ def pr_number(trial: Trial) -> int:
 class GitHubForge:
     name = "github"
 
-    def __init__(self, lab: Lab, main: str = "main", gh: Github | None = None):
+    def __init__(self, lab: Lab, main: str | None = None, gh: Github | None = None):
+        main = main or lab.config.branch
         self.lab, self.main = lab, main
         self.repo = Repo(lab.root)
         try:
@@ -266,7 +267,8 @@ class GitHubForge:
     def main_sha(self) -> str:
         sha = self.remote_head(self.main)
         if sha is None:
-            raise LabError(f"origin has no branch `{self.main}`; push the lab's main first")
+            raise LabError(f"origin has no branch `{self.main}`; push the lab's "
+                           f"`{self.main}` first")
         return sha
 
     def scores(self) -> list[ScoreRow]:

@@ -33,7 +33,8 @@ def trial_from_record(record: dict) -> Trial:
 class LocalForge:
     name = "local"
 
-    def __init__(self, lab: Lab, main: str = "main"):
+    def __init__(self, lab: Lab, main: str | None = None):
+        main = main or lab.config.branch
         self.lab = lab
         self.repo = Repo(lab.root)
         self.main_ref = f"refs/heads/{main}"
