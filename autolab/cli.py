@@ -427,6 +427,27 @@ def doctor(lab_dir, fix):
         raise click.exceptions.Exit(1)
 
 
+@cli.command()
+@click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
+def check(lab_dir):
+    """Smoke-test the lab before a run: its commands' files, the parameters the agent can
+    change, then prepare, one train seed and the evaluation once on the branch's commit,
+    in the local runner's sandbox, with the seconds each took and the result. Records
+    nothing. Exits 1 when something is missing or fails.
+    """
+    from autolab import check as smoke
+
+    lab = config_mod.load(lab_dir)
+
+    def say(found) -> None:
+        console.print(f"{found.mark} {escape(found.line)}", style=found.style, soft_wrap=True)
+
+    with run_lock(lab):
+        healthy = smoke.checks(lab, say)
+    if not healthy:
+        raise click.exceptions.Exit(1)
+
+
 INIT_TABLE = """
 [tool.autolab]
 objective = {objective}

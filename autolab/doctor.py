@@ -17,7 +17,9 @@ Its place in the whole: ARCHITECTURE.md, "The edges".
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,8 @@ import git
 from autolab import sandbox
 from autolab.config import Lab
 from autolab.errors import UserError
+from autolab.gitops import Repo, glob_regex
+from autolab.integrity import evaluator_files
 
 try:  # a lab without the github extra still gets the local checks
     from github import GithubException
@@ -45,6 +49,10 @@ except ImportError:
 LABELS = {"autolab": ("0e8a16", "a trial, or a person's PR to evaluate"),
           "autolab-idea": ("1d76db", "an idea for the planner's backlog")}
 SECRETS = ("ANTHROPIC_API_KEY", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET")
+# a command token naming a script of the lab's own, as opposed to a flag or a value
+SCRIPTS = (".py", ".sh", ".bash")
+# frozen by every `autolab init`, though most labs have no workflows: no warning for it
+INIT_FROZEN = (".github/**",)
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,92 @@ class Check:
 
 
 def run(lab: Lab, fix: bool = False, main: str | None = None) -> list[Check]:
-    return [sandbox_check(lab), *github(lab, fix, main or lab.config.branch)]
+    return [sandbox_check(lab), *lab_itself(lab), *github(lab, fix, main or lab.config.branch)]
+
+
+def lab_itself(lab: Lab) -> list[Check]:
+    """The lab's own files at its branch: what its commands name exists where the runner
+    runs them, and each editable and frozen glob matches something."""
+    config, repo = lab.config, Repo(lab.root)
+    commit = repo.rev(f"refs/heads/{config.branch}")
+    if commit is None:
+        return [Check("missing", f"no branch `{config.branch}` with a commit; commit the lab "
+                      f"there, or set `branch` in [tool.autolab] to the branch you use")]
+    out = command_files(lab, repo, commit)
+    paths = [p for _m, _s, p in repo.files(commit)]
+    for key, patterns in (("editable", config.editable), ("frozen", config.frozen)):
+        for pattern in patterns:
+            if pattern not in INIT_FROZEN and not any(map(glob_regex([pattern]).match, paths)):
+                out.append(Check("warn", f"`{key}` pattern {pattern!r} matches no committed "
+                                 f"file on `{config.branch}`; fix it in {lab.where}"))
+    if not any(map(glob_regex(config.editable).match, paths)):
+        out.append(Check("missing", f"`editable` ({', '.join(config.editable)}) matches no "
+                         f"committed file on `{config.branch}`: no trial could change anything"))
+    return out or [Check("ok", f"the lab's commands and globs match its files on "
+                            f"`{config.branch}`")]
+
+
+def command_files(lab: Lab, repo: Repo, commit: str) -> list[Check]:
+    """A missing script or module each command names, one line each: train runs in the
+    trial's whole tree, prepare and evaluate only among the frozen files."""
+    config = lab.config
+    everything = {p for _m, _s, p in repo.files(commit)}
+    frozen = set(evaluator_files(repo, config, commit))
+    out = []
+    for key, command, present in (("prepare_command", config.prepare_command, frozen),
+                                  ("train_command", config.train_command, everything),
+                                  ("evaluate_command", config.evaluate_command, frozen)):
+        for named in named_files(command):
+            if isinstance(named, tuple):   # (module, its candidate files) after `-m`
+                module, candidates = named
+                if present.isdisjoint(candidates) and not importable(module, lab.root):
+                    out.append(Check("missing", f"`{key}` runs module `{module}`, which is "
+                                     f"neither {' nor '.join(candidates[:2])} among "
+                                     f"{where_runs(key)} on `{config.branch}` nor installed; "
+                                     f"commit it or fix `{key}` in {lab.where}"))
+            elif named not in present:
+                hint = ("it is committed but not frozen, and evaluation sees only frozen files; "
+                        "add it to `frozen`" if named in everything
+                        else "commit it, or fix the path")
+                out.append(Check("missing", f"`{key}` names {named}, which is not among "
+                                 f"{where_runs(key)} on `{config.branch}`; {hint} "
+                                 f"({lab.where})"))
+    return out
+
+
+def where_runs(key: str) -> str:
+    return "the committed files" if key == "train_command" else "the frozen committed files"
+
+
+def named_files(command: str) -> list[str | tuple[str, list[str]]]:
+    """The lab's own scripts a shell command line names: relative paths ending in a script
+    suffix, and modules after `-m` with the files that would hold them."""
+    try:
+        tokens = shlex.split(command, comments=True)
+    except ValueError:   # unbalanced quotes: the shell will say so when it runs
+        return []
+    named: list[str | tuple[str, list[str]]] = []
+    for before, token in zip(["", *tokens], tokens, strict=False):
+        if before == "-m":
+            base = token.replace(".", "/")
+            named.append((token, [f"{base}.py", f"{base}/__main__.py", f"{base}/__init__.py"]))
+        elif token.endswith(SCRIPTS) and not token.startswith(("-", "/", "$", "~")) \
+                and "=" not in token:
+            named.append(os.path.normpath(token))
+    return named
+
+
+def importable(module: str, root: Path) -> bool:
+    """Installed outside the lab (`python -m pytest`); the lab's own package, found in its
+    working tree, counts only by its committed files."""
+    try:
+        spec = importlib.util.find_spec(module.split(".")[0])
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    where = spec.origin or next(iter(spec.submodule_search_locations or []), None)
+    return where is not None and not Path(where).resolve().is_relative_to(root.resolve())
 
 
 def github(lab: Lab, fix: bool, main: str) -> list[Check]:

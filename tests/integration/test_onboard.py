@@ -7,13 +7,17 @@ with an identity given on the command line only, and driven through the real
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
 from conftest import EVALUATOR, SENSITIVE, TRAIN, autolab
+
+from autolab import config, doctor
 
 OWNER = ("-c", "user.name=Owner", "-c", "user.email=owner@example.com")
 PROJECT = '[project]\nname = "someone-elses-project"\n'
@@ -90,3 +94,95 @@ def test_a_lab_without_the_key_stays_on_main(tmp_path, bare_env):
     assert "branch" not in table(root)
     autolab(root, "baseline", env=bare_env)
     assert git(root, "show", "main:reports/scores.csv", env=full).count("\n") == 1
+
+
+# autolab check ----------------------------------------------------------------------------
+
+def marked(out: str, mark: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(mark)]
+
+
+def commit_all(root: Path, message: str) -> None:
+    subprocess.run(["git", *OWNER, "commit", "-qam", message], cwd=root, check=True)
+
+
+def test_check_on_a_healthy_lab_exits_0(lab):
+    ran = autolab(lab, "check")
+    out = ran.stdout
+    assert not marked(out, "✗"), out
+    assert "LR = 0.04  (train/train.py:3)" in out            # what the agent can change
+    assert re.search(r"prepare: \d+\.\d s", out) and re.search(r"train \(seed 0\): \d+\.\d s", out)
+    assert re.search(r"evaluate: \d+\.\d s", out)
+    result = json.loads(out.split("✓ result: ", 1)[1].splitlines()[0])
+    assert result["status"] == "ok" and isinstance(result["metrics"]["score"], float)
+    assert '"step": 4' in out                                 # the curve's last point
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname)"], cwd=lab,
+                          check=True, capture_output=True, text=True).stdout.split()
+    assert refs == ["refs/heads/main"]                        # no ledger, no trial, no PR
+
+
+def test_check_names_a_missing_command_file_in_one_line(lab):
+    path = lab / "pyproject.toml"
+    path.write_text(path.read_text().replace('"python train/train.py"',
+                                             '"python train/trian.py --steps 3"'))
+    commit_all(lab, "a typo in the train command")
+    ran = autolab(lab, "check", check=False)
+    (line,) = marked(ran.stdout, "✗")
+    assert "`train_command` names train/trian.py" in line and "pyproject.toml" in line
+    assert ran.returncode == 1 and "train (seed 0)" not in ran.stdout   # nothing was run
+
+
+def test_check_names_an_evaluator_that_is_not_frozen(lab):
+    path = lab / "pyproject.toml"
+    path.write_text(path.read_text().replace('"python -m evaluator"', '"python score.py"'))
+    (lab / "score.py").write_text("print('scores')\n")
+    subprocess.run(["git", "add", "score.py"], cwd=lab, check=True)
+    commit_all(lab, "an evaluator outside the frozen files")
+    ran = autolab(lab, "check", check=False)
+    (line,) = marked(ran.stdout, "✗")
+    assert "`evaluate_command` names score.py" in line and "add it to `frozen`" in line
+    assert ran.returncode == 1
+
+
+def test_check_with_no_visible_parameter_says_where_it_looked(lab):
+    train = lab / "train" / "train.py"
+    text = train.read_text()
+    for name in ("LR", "WIDTH", "DEPTH", "USE_NORM"):   # settings the sweep agent cannot see
+        text = re.sub(rf"\b{name}\b", name.lower(), text)
+    train.write_text(text)
+    commit_all(lab, "lowercase settings")
+    ran = autolab(lab, "check", check=False)
+    (line,) = marked(ran.stdout, "✗")
+    assert "sees no parameter" in line and "looked in: train/train.py" in line
+    assert ran.returncode == 1
+    assert "✓ result:" in ran.stdout                    # the steps themselves still ran
+
+
+def test_check_shows_a_failing_step_with_its_log_lines(lab):
+    train = lab / "train" / "train.py"
+    train.write_text(train.read_text().replace("rng = random", "print('loading the shards')\n"
+                                               "raise SystemExit('no shard found')\nrng = random"))
+    commit_all(lab, "a broken train script")
+    ran = autolab(lab, "check", check=False)
+    assert ran.returncode == 1
+    failed = ran.stdout.split("✗ ", 1)[1]
+    assert failed.startswith("train (seed 0) failed after") and "crash" in failed
+    assert "no shard found" in failed and "✓ result" not in ran.stdout
+    assert "loading the shards" in failed and "Traceback" not in ran.stderr
+
+
+def test_doctor_checks_the_lab_itself(lab):
+    (ok,) = doctor.lab_itself(config.load(lab))
+    assert ok.state == "ok"
+    path = lab / "pyproject.toml"
+    path.write_text(path.read_text().replace('editable = ["train/**"]',
+                                             'editable = ["src/**", "train/*.py"]'))
+    commit_all(lab, "a glob that matches nothing")
+    found = doctor.lab_itself(config.load(lab))
+    assert [(c.state, "'src/**'" in c.line) for c in found] == [("warn", True)]
+    path.write_text(path.read_text().replace('"src/**", "train/*.py"', '"src/**"'))
+    commit_all(lab, "no editable file at all")
+    states = sorted(c.state for c in doctor.lab_itself(config.load(lab)))
+    assert states == ["missing", "warn"]
+    shown = autolab(lab, "doctor", check=False).stdout
+    assert "✗ `editable` (src/**) matches no committed file on `main`" in shown
