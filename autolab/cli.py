@@ -9,6 +9,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +36,9 @@ from autolab.spend import Spend
 
 console = Console(highlight=False)
 STATUS_CURVES = 500
+REPORT_PAGE = "reports/site/index.html"
+# what autolab writes inside a lab that is never committed: its state and the report page
+GENERATED = (".autolab/", "reports/site/")
 
 
 @contextmanager
@@ -251,6 +255,17 @@ def import_(path, lab_dir, metric):
                   soft_wrap=True)
 
 
+def brief(hypothesis: str, width: int) -> str:
+    """A hypothesis cut at a word, its file paths shown by their last part: the idea, not
+    where it lives, fills the column."""
+    text = " ".join(word.rsplit("/", 1)[-1] if "/" in word.strip(".,;:") and "://" not in word
+                    else word
+                    for word in hypothesis.split())
+    short = textwrap.shorten(text, width, placeholder=" …")
+    # one word longer than the column: shorten keeps only the placeholder
+    return short if short != "…" else text[:width - 1] + "…"
+
+
 @cli.command()
 @click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
 @click.option("--last", "-n", default=10, show_default=True, help="recent trials to list")
@@ -283,7 +298,7 @@ def status(lab_dir, last, forge):
         for r in importer.frontier(group, lab.config)[-last:]:
             kept.add_row(r.trial_id, r.commit_sha[:7], f"{r.metric:.5g}",
                          "–" if r.delta_vs_best is None else f"{r.delta_vs_best:+.4g}",
-                         escape(r.hypothesis[:60]))
+                         escape(brief(r.hypothesis, 60)))
         console.print(kept)
     trials = [r for r in rows if r.status != BASELINE and not r.imported]
     counts: dict[str, int] = {}
@@ -295,7 +310,7 @@ def status(lab_dir, last, forge):
     for r in trials[-last:]:
         table.add_row(r.trial_id, r.status, "–" if r.metric is None else f"{r.metric:.5g}",
                       "–" if r.delta_vs_best is None else f"{r.delta_vs_best:+.4g}",
-                      escape(r.hypothesis[:70]))
+                      escape(brief(r.hypothesis, 70)))
     if trials:
         console.print(table)
         own = [r for r in rows if not r.imported]
@@ -310,8 +325,9 @@ def status(lab_dir, last, forge):
 
 @cli.command()
 @click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
-@click.option("--html", "html_path", default="reports/site/index.html", show_default=True,
-              type=click.Path(dir_okay=False), help="where to write the page")
+@click.option("--html", "html_path", default=REPORT_PAGE, show_default=True, is_flag=False,
+              flag_value=REPORT_PAGE, type=click.Path(dir_okay=False),
+              help="where to write the page (`--html` alone: the default)")
 def report(lab_dir, html_path):
     """Write one self-contained HTML dashboard of every trial in the ledger.
 
@@ -461,7 +477,7 @@ train_command = {train}
 evaluate_command = {evaluate}
 budget_seconds = {budget}
 timeout_seconds = {timeout}
-baseline_seeds = 5
+baseline_seeds = {baseline_seeds}
 confirm_seeds = 3
 min_delta = 0.0
 constraints = ["no new dependencies"]
@@ -490,10 +506,12 @@ kind = "sweep"
 @click.option("--evaluate", default="python -m evaluator", show_default=True)
 @click.option("--budget", type=float, default=60, show_default=True)
 @click.option("--timeout", type=float, default=240, show_default=True)
+@click.option("--baseline-seeds", type=click.IntRange(2), default=5, show_default=True,
+              help="seeds of the baseline, whose spread is the noise band")
 @click.option("--branch", default=None, help="the branch trials start from and winners merge "
               "into [default: the branch checked out now, else main]")
 def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train, evaluate,
-         budget, timeout, branch):
+         budget, timeout, baseline_seeds, branch):
     """Make this git repository a lab: config, reports/scores.csv, .gitignore; one commit."""
     root = config_mod.find_root(Path(lab_dir))
     repo = Repo(root)
@@ -509,7 +527,8 @@ def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train
                                   direction=q(direction), editable=q(list(editable)),
                                   frozen=q(list(dict.fromkeys(frozen_all))), prepare=q(prepare),
                                   train=q(train), evaluate=q(evaluate), budget=budget,
-                                  timeout=timeout, branch=q(branch))
+                                  timeout=timeout, baseline_seeds=baseline_seeds,
+                                  branch=q(branch))
         pyproject.write_text(text + ("\n" if text and not text.endswith("\n") else "") + table)
         written.append(config_mod.PYPROJECT)
     lab = config_mod.load(root)  # what was there or written must be valid before committing
@@ -520,8 +539,9 @@ def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train
         written.append(scores.PATH)
     ignore = root / ".gitignore"
     lines = ignore.read_text().splitlines() if ignore.exists() else []
-    if ".autolab/" not in lines:
-        ignore.write_text("\n".join([*lines, ".autolab/"]) + "\n")
+    unignored = [entry for entry in GENERATED if entry not in lines]
+    if unignored:
+        ignore.write_text("\n".join([*lines, *unignored]) + "\n")
         written.append(".gitignore")
     if not written:
         console.print(f"{root} is already a lab; nothing to do")

@@ -18,6 +18,7 @@ import pytest
 from conftest import EVALUATOR, SENSITIVE, TRAIN, autolab
 
 from autolab import config, doctor
+from autolab.cli import brief
 
 OWNER = ("-c", "user.name=Owner", "-c", "user.email=owner@example.com")
 PROJECT = '[project]\nname = "someone-elses-project"\n'
@@ -60,8 +61,8 @@ def table(root: Path) -> dict:
 
 def test_a_master_branch_lab_runs_end_to_end(tmp_path, bare_env):
     root = project(tmp_path / "lab", bare_env, "master")
-    autolab(root, *INIT, env=bare_env)
-    assert table(root)["branch"] == "master"
+    autolab(root, *INIT, "--baseline-seeds", "3", env=bare_env)
+    assert table(root)["branch"] == "master" and table(root)["baseline_seeds"] == 3
     ran = autolab(root, "run", "--trials", "1", env=bare_env)
     assert "seeds on master" in ran.stdout
     full = {**os.environ, **bare_env}
@@ -71,7 +72,35 @@ def test_a_master_branch_lab_runs_end_to_end(tmp_path, bare_env):
     scores_csv = git(root, "show", "master:reports/scores.csv", env=full)
     assert scores_csv.splitlines()[1].startswith("baseline,")
     status = autolab(root, "status", env=bare_env).stdout
-    assert "best score" in status and "1 trials" in status
+    assert "best score" in status and "1 trials" in status and "3 seeds" in status
+    # the sweep's hypothesis names its file: status shows the change, the path's last part
+    assert re.search(r"Set [A-Z_]+ from \S+ to \S+ in train\.py\.", status), status
+    assert "train/train.py" not in status
+
+
+def test_init_ignores_the_report_page_and_report_html_takes_its_default(lab):
+    assert (lab / ".gitignore").read_text().splitlines() == [".autolab/", "reports/site/"]
+    wrote = autolab(lab, "report", "--html").stdout
+    assert "wrote reports/site/index.html" in wrote
+    assert (lab / "reports" / "site" / "index.html").read_text().startswith("<!")
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=lab, capture_output=True,
+                          text=True, check=True).stdout == ""     # nothing to commit by mistake
+    autolab(lab, "report", "--html", "elsewhere/page.html")
+    assert (lab / "elsewhere" / "page.html").exists()
+
+
+@pytest.mark.parametrize("hypothesis, shown", [
+    ("Set N_EMBD from 128 to 192 in experiments/nanogpt/model/train_gpt2.py and DROPOUT "
+     "from 0.1 to 0.05 in experiments/nanogpt/model/train_gpt2.py.",
+     "Set N_EMBD from 128 to 192 in train_gpt2.py and DROPOUT from 0.1 to …"),
+    ("use a cosine decay schedule with warmup of 200 steps and a final learning rate floor",
+     "use a cosine decay schedule with warmup of 200 steps and a final …"),
+    ("swiglu as in https://arxiv.org/abs/2002.05202", "swiglu as in https://arxiv.org/abs/2002.05202"),
+    ("x" * 90, "x" * 69 + "…"),
+])
+def test_status_hypotheses_end_at_a_word_and_show_no_directories(hypothesis, shown):
+    assert brief(hypothesis, 70) == shown
+    assert len(brief(hypothesis, 70)) <= 70
 
 
 def test_init_branch_flag_is_stored_and_other_branches_are_refused(tmp_path, bare_env):
