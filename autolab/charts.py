@@ -8,6 +8,7 @@ Its place in the whole: ARCHITECTURE.md, "What people see".
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,13 +53,17 @@ class Chart:
         self.shapes.append(Shape(tag, pairs, title, text))
 
 
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi], about n of them."""
+def nice_ticks(lo: float, hi: float, n: int = 5, whole: bool = False) -> list[float]:
+    """Round tick values covering [lo, hi], about n of them; `whole`: integers only (trial
+    numbers, counts), however short the range."""
     if hi <= lo:
         return [lo]
     raw = (hi - lo) / n
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    factors = (1, 2, 5, 10) if whole else (1, 2, 2.5, 5, 10)
+    step = next(m * mag for m in factors if m * mag >= raw)
+    if whole:
+        step = max(1, round(step))
     first = math.ceil(lo / step) * step
     return [round(first + i * step, 12) for i in range(int((hi - first) / step) + 1)]
 
@@ -85,11 +90,11 @@ class Axes:
         return round(self.bottom - (y - self.y0) / span * (self.bottom - TOP), 1)
 
     def draw(self, x_label: str, y_label: str, x_fmt=lambda v: f"{v:g}",
-             y_ticks: bool = True) -> None:
+             y_ticks: bool = True, x_whole: bool = False) -> None:
         c = self.chart
         c.add("line", x1=LEFT, y1=self.bottom, x2=self.right, y2=self.bottom, class_="axis")
         c.add("line", x1=LEFT, y1=TOP, x2=LEFT, y2=self.bottom, class_="axis")
-        for v in nice_ticks(self.x0, self.x1, 8):
+        for v in nice_ticks(self.x0, self.x1, 8, whole=x_whole):
             c.add("text", text=x_fmt(v), x=self.px(v), y=self.bottom + 14, class_="tick",
                   text_anchor="middle")
         if y_ticks:
@@ -100,8 +105,9 @@ class Axes:
                       text_anchor="end")
         c.add("text", text=x_label, x=(LEFT + self.right) / 2, y=c.height - 4,
               class_="label", text_anchor="middle")
-        c.add("text", text=y_label, x=12, y=(TOP + self.bottom) / 2, class_="label",
-              text_anchor="middle", transform=f"rotate(-90 12 {(TOP + self.bottom) / 2})")
+        if y_label:
+            c.add("text", text=y_label, x=12, y=(TOP + self.bottom) / 2, class_="label",
+                  text_anchor="middle", transform=f"rotate(-90 12 {(TOP + self.bottom) / 2})")
 
 
 def legend(chart: Chart, entries: list[tuple[str, str]]) -> None:
@@ -169,7 +175,7 @@ def progress(rows: list[LedgerRow], frontier: list[ScoreRow], metric: str,
     lo, hi = (min(bounds), max(bounds)) if bounds else (0.0, 1.0)
     pad = (hi - lo) * 0.06 or abs(hi) * 0.1 or 1.0
     ax = Axes(chart, (x_min, x_max), (lo - pad, hi + pad))
-    ax.draw("trial (imported history before 0)" if history else "trial", metric)
+    ax.draw("trial (imported history before 0)" if history else "trial", metric, x_whole=True)
     if steps:
         line = step_line(steps, x_max)
         upper = " ".join(f"{ax.px(x)},{ax.py(y + sigma)}" for x, y in line)
@@ -230,7 +236,7 @@ def tree(rows: list[LedgerRow], kept: set[str]) -> Chart:
                   width=int(max(W, LEFT + RIGHT + step * len(rows))),
                   height=int(TOP + BOTTOM + 18 + max(2, lanes - 1) * gap))
     ax = Axes(chart, (0, max(1, len(rows) - 1)), (0, max(2, lanes - 1)))
-    ax.draw("trial, in ledger order", "branch", y_ticks=False)
+    ax.draw("trial, in ledger order", "branch", y_ticks=False, x_whole=True)
 
     def xy(trial_id: str) -> tuple[float, float]:
         return ax.px(ids[trial_id]), round(TOP + 9 + lane[trial_id] * gap, 1)
@@ -256,30 +262,32 @@ def seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()  # utc_now()'s "...Z" stamps
 
 
-def slots(spans: list[tuple[float, float]]) -> list[int]:
-    """Greedy interval packing: the runner slot each (start, end) ran in."""
-    free_at: list[float] = []
-    out = []
-    for start, end in spans:
-        lane = next((i for i, t in enumerate(free_at) if t <= start), len(free_at))
-        if lane == len(free_at):
-            free_at.append(end)
-        else:
-            free_at[lane] = end
-        out.append(lane)
+def lanes(ran: list[LedgerRow], spans: list[tuple[float, float]]) -> list[int]:
+    """Each run's lane, one per runner slot: a row that recorded its slot runs in it; a row
+    that did not (a baseline seed, a row older than the column) goes, in start order, to the
+    first slot free all through its span, so seeds run one at a time share one lane."""
+    out = [(r.slot or 0) - 1 for r in ran]
+    busy: list[list[tuple[float, float]]] = [[] for _ in range(max(out, default=-1) + 1)]
+    for i, lane in enumerate(out):
+        if lane >= 0:
+            busy[lane].append(spans[i])
+    for taken in busy:
+        taken.sort()
+    for i in sorted((i for i, lane in enumerate(out) if lane < 0), key=lambda i: spans[i]):
+        lane = next((k for k, taken in enumerate(busy) if fits(taken, spans[i])), len(busy))
+        if lane == len(busy):
+            busy.append([])
+        bisect.insort(busy[lane], spans[i])
+        out[i] = lane
     return out
 
 
-def lanes(ran: list[LedgerRow], spans: list[tuple[float, float]]) -> tuple[list[int], int]:
-    """Each run's lane, and how many lanes are recorded slots: a row that recorded its slot
-    runs in it; older rows, which did not, are packed into lanes below those."""
-    recorded = max((r.slot or 0 for r in ran), default=0)
-    unplaced = [i for i, r in enumerate(ran) if not r.slot]
-    packed = slots([spans[i] for i in unplaced])
-    out = [(r.slot or 0) - 1 for r in ran]
-    for i, lane in zip(unplaced, packed, strict=True):
-        out[i] = recorded + lane
-    return out, recorded
+def fits(taken: list[tuple[float, float]], span: tuple[float, float]) -> bool:
+    """`span` overlaps none of `taken` (sorted, not overlapping each other); touching is free."""
+    at = bisect.bisect_left(taken, span)
+    before = taken[at - 1] if at else None
+    after = taken[at] if at < len(taken) else None
+    return (before is None or before[1] <= span[0]) and (after is None or span[1] <= after[0])
 
 
 def gantt(rows: list[LedgerRow]) -> Chart:
@@ -293,19 +301,18 @@ def gantt(rows: list[LedgerRow]) -> Chart:
     spans = [(seconds(r.started_at) - t0,
               (seconds(r.ended_at) if r.ended_at else seconds(r.started_at) + r.wall_s) - t0)
              for r in ran]
-    lane_of, recorded = lanes(ran, spans)
+    lane_of = lanes(ran, spans)
     n = max(lane_of, default=0) + 1
     chart = Chart("gantt", "trials over time, one lane per runner slot",
                   height=TOP + BOTTOM + max(3, n) * 22)
     end = max((e for _, e in spans), default=1.0)
     ax = Axes(chart, (0, end), (0, n))
-    ax.draw("minutes since the first run", "runner slot", x_fmt=lambda v: f"{v / 60:.3g}",
-            y_ticks=False)
+    # the lane labels name the axis themselves: a rotated title beside them would overlap
+    ax.draw("minutes since the first run", "", x_fmt=lambda v: f"{v / 60:.3g}", y_ticks=False)
     band = (ax.bottom - TOP) / n
     for lane in range(n):
-        name = f"slot {lane + 1}" if lane < recorded else f"unrecorded {lane - recorded + 1}"
-        chart.add("text", text=name, x=LEFT - 6, y=round(TOP + (lane + 0.5) * band + 4, 1),
-                  class_="tick", text_anchor="end")
+        chart.add("text", text=f"slot {lane + 1}", x=LEFT - 6,
+                  y=round(TOP + (lane + 0.5) * band + 4, 1), class_="tick", text_anchor="end")
     for (start, stop), lane, r in zip(spans, lane_of, ran, strict=True):
         chart.add("rect", x=ax.px(start), y=round(TOP + lane * band + 2, 1),
                   width=max(1.0, round(ax.px(stop) - ax.px(start), 1)),
@@ -322,7 +329,7 @@ def breakdown(counts: dict[str, int]) -> Chart:
                   height=TOP + BOTTOM + 20 * max(1, len(counts)))
     top = max(counts.values(), default=1)
     ax = Axes(chart, (0, top), (0, max(1, len(counts))))
-    ax.draw("trials", "", y_ticks=False)
+    ax.draw("trials", "", y_ticks=False, x_whole=True)
     for i, (status, n) in enumerate(counts.items()):
         y = TOP + i * 20 + 3
         chart.add("text", text=status, x=LEFT - 6, y=y + 11, class_="tick", text_anchor="end")

@@ -67,8 +67,9 @@ def baseline_id(main_sha: str, seed: int | None = None) -> str:
 IMPORTED = "import:"
 
 
-def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def utc_now(at: float | None = None) -> str:
+    """Now, or the epoch time `at`, as the ledger's UTC stamp."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Its place in the whole: ARCHITECTURE.md, "Records and state".
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 from autolab.config import Config
@@ -79,7 +80,9 @@ def compute_columns(results: list[RunResult]) -> dict:
 
 
 def baseline_row(config: Config, result: RunResult, manifest: Manifest) -> LedgerRow:
+    """A baseline seed's row, written as the seed ends: it ran the `wall_s` before now."""
     ok = result.status == "ok"
+    ended = time.time()
     compute = compute_columns([result])
     return LedgerRow(
         trial_id=result.job.trial_id, status=BASELINE if ok else result.status,
@@ -91,7 +94,8 @@ def baseline_row(config: Config, result: RunResult, manifest: Manifest) -> Ledge
         curve=json.dumps(thin(result.curve)), config_sha256=manifest.config_sha256,
         evaluator_sha256=result.evaluator_sha256, data_sha256=result.data_sha256,
         runner=result.runner, gpu=result.gpu, sandbox=result.sandbox,
-        started_at=utc_now(), train_s=result.train_s,
+        started_at=utc_now(ended - result.wall_s), ended_at=utc_now(ended),
+        train_s=result.train_s,
         eval_s=result.eval_s, wall_s=result.wall_s, log_tail="" if ok else result.log_tail,
         cost_usd=compute["gpu_usd"] + compute["cpu_usd"], **compute)
 

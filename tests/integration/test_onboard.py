@@ -15,10 +15,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import EVALUATOR, SENSITIVE, TRAIN, autolab
+from conftest import EVALUATOR, SENSITIVE, TRAIN, autolab, make_lab
 
-from autolab import config, doctor
+from autolab import charts, config, doctor, scores
 from autolab.cli import brief
+from autolab.gitops import Repo
+from autolab.ledger import Ledger
+from autolab.records import BASELINE
 
 OWNER = ("-c", "user.name=Owner", "-c", "user.email=owner@example.com")
 PROJECT = '[project]\nname = "someone-elses-project"\n'
@@ -215,3 +218,90 @@ def test_doctor_checks_the_lab_itself(lab):
     assert states == ["missing", "warn"]
     shown = autolab(lab, "doctor", check=False).stdout
     assert "✗ `editable` (src/**) matches no committed file on `main`" in shown
+
+
+# the Gantt ------------------------------------------------------------------------------
+
+TIMED_TRAIN = '''\
+"""Training that stamps the wall clock at its first and last curve points."""
+import json, os, random, time
+LR = 0.04
+started = time.time()
+time.sleep(0.9)
+rng = random.Random(int(os.environ["AUTOLAB_SEED"]))
+value = (LR - 0.05) ** 2 + rng.gauss(0.0, 0.001)
+out = os.environ["AUTOLAB_OUT"]
+with open(os.path.join(out, "curve.jsonl"), "w") as f:
+    f.write(json.dumps({"step": 0, "elapsed_s": 0.0, "train_loss": 2.0, "wall": started}) + "\\n")
+    f.write(json.dumps({"step": 1, "elapsed_s": 0.9, "train_loss": 1.0, "wall": time.time()})
+            + "\\n")
+with open(os.path.join(out, "model.json"), "w") as f:
+    json.dump({"value": value}, f)
+'''
+
+
+def timed_lab(root: Path) -> Path:
+    make_lab(root, init=False)
+    (root / "train" / "train.py").write_text(TIMED_TRAIN)
+    commit_all(root, "a training script that stamps its clock")
+    autolab(root, "init")
+    return root
+
+
+def bars(chart) -> dict[str, tuple[float, float, float]]:
+    """trial id -> (x, width, y) of its bar."""
+    out = {}
+    for shape in chart.shapes:
+        if shape.tag == "rect" and 'class="bar"' in shape.attrs:
+            attrs = dict(re.findall(r'(\w[\w-]*)="([^"]*)"', shape.attrs))
+            out[shape.title.split()[0]] = (float(attrs["x"]), float(attrs["width"]),
+                                           float(attrs["y"]))
+    return out
+
+
+def lane_labels(chart) -> list[str]:
+    return [s.text for s in chart.shapes if s.tag == "text" and s.text.startswith("slot ")]
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_gantt_baseline_bars_span_their_seeds_and_lanes_are_slots(tmp_path, parallel):
+    lab = timed_lab(tmp_path / "lab")
+    autolab(lab, "run", "--trials", "3", "--parallel", str(parallel))
+    rows = Ledger(Repo(lab), lab / ".autolab").rows()
+    seeds = [r for r in rows if r.status == BASELINE]
+    assert len(seeds) == 3
+    for r in seeds:
+        curve = json.loads(r.curve)
+        began, ended = charts.seconds(r.started_at), charts.seconds(r.ended_at)
+        # the row's stamps hold the seed's own run (whole seconds, so up to 1 s rounding);
+        # the first seed also prepared the data, the rest started within a second
+        assert began <= curve[0]["wall"] < began + 3
+        assert ended <= curve[-1]["wall"] + 1 < ended + 2
+    chart = charts.gantt(rows)
+    drawn = bars(chart)
+    t0 = min(charts.seconds(r.started_at) for r in rows if r.started_at)
+    end = max(charts.seconds(r.ended_at) for r in rows if r.ended_at) - t0
+    ax = charts.Axes(chart, (0, end), (0, 1))
+    for r in seeds:   # each bar starts and ends where the row says its seed ran
+        x, width, _y = drawn[r.trial_id]
+        assert x == ax.px(charts.seconds(r.started_at) - t0)
+        assert abs(x + width - ax.px(charts.seconds(r.ended_at) - t0)) <= 1.0
+    assert lane_labels(chart) == [f"slot {k}" for k in range(1, parallel + 1)]
+    lanes = {y for _x, _w, y in drawn.values()}
+    assert len(lanes) == parallel
+    # seeds that shared a lane ran one after the other, and their bars do not overlap
+    for y in lanes:
+        spans = sorted((x, x + w) for x, w, yy in drawn.values() if yy == y)
+        assert all(a[1] <= b[0] + 1.0 for a, b in zip(spans, spans[1:], strict=False))
+    # nothing rotated beside the lane labels, and a short run's trial axis counts in wholes
+    assert not [s for s in chart.shapes if "rotate" in s.attrs]
+    progress = charts.progress([r for r in rows if r.status != BASELINE],
+                               scores.parse(git_show(lab, scores.PATH)), "score")
+    ticks = [s.text for s in progress.shapes if s.tag == "text" and 'class="tick"' in s.attrs
+             and 'text-anchor="middle"' in s.attrs]
+    assert ticks and all(re.fullmatch(r"-?\d+", t) for t in ticks), ticks
+
+
+def git_show(lab: Path, path: str) -> bytes:
+    return subprocess.run(["git", "show", f"main:{path}"], cwd=lab, check=True,
+                          capture_output=True).stdout

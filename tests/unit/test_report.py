@@ -141,8 +141,17 @@ def test_pages_leaderboard_and_progress_chart(lab):
 def test_nice_ticks_and_slot_packing():
     assert charts.nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert charts.nice_ticks(1.31, 1.62, 5) == [1.4, 1.5, 1.6]
+    assert charts.nice_ticks(0.0, 3.0, 8, whole=True) == [0.0, 1.0, 2.0, 3.0]
+    assert charts.nice_ticks(0.0, 20.0, 8, whole=True) == [0.0, 5.0, 10.0, 15.0, 20.0]
     # two slots: the third run starts once the first has ended
-    assert charts.slots([(0, 10), (1, 12), (10, 20), (11, 15), (12.5, 13)]) == [0, 1, 0, 2, 1]
+    spans = [(0, 10), (1, 12), (10, 20), (11, 15), (12.5, 13)]
+    unslotted = [ledger_row(f"t{k}", "discard") for k in range(5)]
+    assert charts.lanes(unslotted, spans) == [0, 1, 0, 2, 1]
+    # recorded slots hold; an unslotted run goes to the first slot free all through its span
+    slotted = [ledger_row("t0", "discard", slot=2), ledger_row("b", "baseline"),
+               ledger_row("t1", "discard", slot=1)]
+    assert charts.lanes(slotted, [(0, 5), (1, 3), (4, 8)]) == [1, 0, 0]
+    assert charts.lanes(slotted, [(0, 5), (3, 6), (4, 8)]) == [1, 2, 0]
 
 
 def test_anomalies_diverging_suspicious_and_repeated_crashes():
