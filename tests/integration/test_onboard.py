@@ -72,10 +72,10 @@ def test_a_master_branch_lab_runs_end_to_end(tmp_path, bare_env):
     heads = git(root, "for-each-ref", "--format=%(refname)", "refs/heads/", env=full)
     assert "refs/heads/master" in heads.split()
     assert "refs/heads/main" not in heads.split()        # no `main` was needed or made
-    scores_csv = git(root, "show", "master:reports/scores.csv", env=full)
-    assert scores_csv.splitlines()[1].startswith("baseline,")
+    frontier = scores.parse(git(root, "show", "master:reports/scores.csv", env=full).encode())
+    assert (frontier[0].trial_id, frontier[0].n_seeds) == ("baseline", 3)   # --baseline-seeds
     status = autolab(root, "status", env=bare_env).stdout
-    assert "best score" in status and "1 trials" in status and "3 seeds" in status
+    assert "best score" in status and "1 trials" in status
     # the sweep's hypothesis names its file: status shows the change, the path's last part
     assert re.search(r"Set [A-Z_]+ from \S+ to \S+ in train\.py\.", status), status
     assert "train/train.py" not in status
@@ -305,3 +305,12 @@ def test_gantt_baseline_bars_span_their_seeds_and_lanes_are_slots(tmp_path, para
 def git_show(lab: Path, path: str) -> bytes:
     return subprocess.run(["git", "show", f"main:{path}"], cwd=lab, check=True,
                           capture_output=True).stdout
+
+
+def test_an_empty_branch_key_is_one_line_exit_2(lab):
+    path = lab / "pyproject.toml"
+    path.write_text(path.read_text() + 'branch = " "\n')
+    ran = autolab(lab, "status", check=False)
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr
+    (line,) = ran.stderr.strip().splitlines()
+    assert "`branch` is empty" in line and str(path) in line
