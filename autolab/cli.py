@@ -9,6 +9,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
@@ -255,11 +256,14 @@ def import_(path, lab_dir, metric):
                   soft_wrap=True)
 
 
+# a relative file path inside a sentence (train/train.py, configs/small.yaml.), not and/or
+FILE_PATH = re.compile(r"(?:[\w.-]+/)+([\w-]+\.\w+)(?=[.,;:]?$)")
+
+
 def brief(hypothesis: str, width: int) -> str:
-    """A hypothesis cut at a word, its file paths shown by their last part: the idea, not
+    """A hypothesis cut at a word, its file paths shown by their file name: the idea, not
     where it lives, fills the column."""
-    text = " ".join(word.rsplit("/", 1)[-1] if "/" in word.strip(".,;:") and "://" not in word
-                    else word
+    text = " ".join(FILE_PATH.sub(r"\1", word) if "://" not in word else word
                     for word in hypothesis.split())
     short = textwrap.shorten(text, width, placeholder=" …")
     # one word longer than the column: shorten keeps only the placeholder

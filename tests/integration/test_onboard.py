@@ -100,6 +100,8 @@ def test_init_ignores_the_report_page_and_report_html_takes_its_default(lab):
      "use a cosine decay schedule with warmup of 200 steps and a final …"),
     ("swiglu as in https://arxiv.org/abs/2002.05202", "swiglu as in https://arxiv.org/abs/2002.05202"),
     ("x" * 90, "x" * 69 + "…"),
+    ("halve WIDTH and/or DEPTH, see configs/small.yaml.",
+     "halve WIDTH and/or DEPTH, see small.yaml."),
 ])
 def test_status_hypotheses_end_at_a_word_and_show_no_directories(hypothesis, shown):
     assert brief(hypothesis, 70) == shown
