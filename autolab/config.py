@@ -135,7 +135,11 @@ def _build(cls, table: dict, prefix: str, where: str):
 
 
 def parse(table: dict, where: str) -> Config:
-    if table.get("metric_from") == "train_log":   # nothing to evaluate: training scores itself
+    metric_from = table.get("metric_from", "evaluator")
+    if metric_from not in METRIC_FROM:     # before the required keys, which it decides
+        raise ConfigError(f"{where}: `metric_from` must be one of "
+                          f"{', '.join(map(repr, METRIC_FROM))}, got {metric_from!r}")
+    if metric_from == "train_log":   # nothing to evaluate: training scores itself
         table = {"evaluate_command": "", **table}
     for key in REQUIRED:
         if key not in table:
@@ -162,9 +166,6 @@ def parse(table: dict, where: str) -> Config:
     for key in ("prune_warmup", "prune_max_false"):
         if not 0 <= getattr(config, key) <= 1:
             raise ConfigError(f"{where}: `{key}` must be between 0 and 1")
-    if config.metric_from not in METRIC_FROM:
-        raise ConfigError(f"{where}: `metric_from` must be one of "
-                          f"{', '.join(map(repr, METRIC_FROM))}, got {config.metric_from!r}")
     if config.metric_from == "train_log" and config.evaluate_command:
         raise ConfigError(f"{where}: `evaluate_command` is never run when metric_from = "
                           f"\"train_log\" (the train log holds the metric); remove it")
