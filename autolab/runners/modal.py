@@ -351,8 +351,10 @@ class ModalRunner(BaseRunner):
             f"evaluator; network on, no GPU, timeout {modal_app.PREPARE_S} s",
             f"train_trial: {config.train_command!r}, budget {config.budget_seconds:g} s, "
             f"killed at {config.timeout_seconds:g} s; {closed}; volume train/ only, read-only",
-            f"evaluate_trial: {config.evaluate_command!r}; {closed}; volume heldout/ only, "
-            "read-only",
+            (f"evaluate_trial: {config.evaluate_command!r}; {closed}; volume heldout/ only, "
+             "read-only") if not self.self_scoring else (
+                "evaluate_trial: not run; the metric is read from the train log's "
+                f"`{config.metric}:` line (metric_from = \"train_log\")"),
             f"payload per job: trial tree {len(tree):,} bytes (commit {job.commit_sha[:10]}, "
             f"config_sha256 {files.config_sha256[:16]}), evaluator {len(evaluator):,} bytes "
             f"(evaluator_sha256 {sha[:16]}), and the artifact back from training",

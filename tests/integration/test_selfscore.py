@@ -246,7 +246,7 @@ def test_the_modal_runner_reads_the_metric_from_the_train_log(tmp_path):
     from autolab.runners.modal import ModalRunner
 
     root = tmp_path / "bigram"
-    first = project(root)
+    project(root)
     (root / "requirements.txt").write_text("# pinned for the GPU box\ntqdm==4.66.0  # bars\n")
     git(root, "-c", "user.name=R", "-c", "user.email=r@example.com", "add", "-A")
     git(root, "-c", "user.name=R", "-c", "user.email=r@example.com", "commit", "-qm", "reqs")
@@ -257,7 +257,9 @@ def test_the_modal_runner_reads_the_metric_from_the_train_log(tmp_path):
     cloud = Cloud(lab, tmp_path / "volume")
     runner = ModalRunner(lab, app=cloud.app)
     assert cloud.real.spec.pip == ("numpy>=1.26", "tqdm==4.66.0")
-    assert "pip: numpy>=1.26, tqdm==4.66.0" in runner.describe(job_at(lab, first))
+    described = runner.describe(job_at(lab, Repo(root).rev("main")))
+    assert "pip: numpy>=1.26, tqdm==4.66.0" in described
+    assert "evaluate_trial: not run; the metric is read from the train log" in described
     [(_handle, result)] = runner.wait([runner.submit(job_at(lab, Repo(root).rev("main")))])
     assert result.status == "ok", (result.reason, result.log_tail)
     assert set(result.metrics) >= {"val_bpb", "train_seconds"} and result.metrics["val_bpb"] > 0
