@@ -14,12 +14,13 @@ from pathlib import Path
 
 import click
 import git
+import pyarrow.compute as pc
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from autolab import config as config_mod
-from autolab import dashboard, importer, registry, scores
+from autolab import dashboard, importer, inputs, registry, scores
 from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.engine import Engine
@@ -66,8 +67,15 @@ def build_loop(lab: Lab, forge: str, runner: str, agent: str, parallel: int) -> 
     progress.note(built.confinement())
     if lab.config.metric_from == "train_log":
         progress.note(self_scored(lab.config))
+    ledger = Ledger(repo, lab.home)
+    changed = inputs.changed_line(lab, ledger.rows(
+        where=pc.field("source") == "baseline", columns=["trial_id", "status", "source",
+                                                         "started_at", "inputs_sha256"])
+    ) if lab.config.inputs else ""
+    if changed:
+        progress.note(changed)
     return Loop(lab, registry.forge(forge, lab), built, registry.agent(agent, lab, spend),
-                Ledger(repo, lab.home), progress)
+                ledger, progress)
 
 
 def self_scored(config) -> str:
@@ -483,10 +491,11 @@ kind = "sweep"
 @click.option("--metric-from", type=click.Choice(config_mod.METRIC_FROM), default="evaluator",
               show_default=True, help="train_log: the train command prints `METRIC: value` "
               "itself (a weaker trust level; no evaluator)")
-@click.option("--inputs", multiple=True, help="a git-ignored data file (or glob) that prepare, "
-              "and a self-scoring train command, get in their working directory; repeatable")
+@click.option("--inputs", "input_paths", multiple=True, help="a git-ignored data file (or "
+              "glob) that prepare, and a self-scoring train command, get in their working "
+              "directory; repeatable")
 def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train, evaluate,
-         budget, timeout, metric_from, inputs):
+         budget, timeout, metric_from, input_paths):
     """Make this git repository a lab: config, reports/scores.csv, .gitignore; one commit."""
     self_scoring = metric_from == "train_log"
     if prepare is None:
@@ -502,7 +511,7 @@ def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train
         q = json.dumps
         frozen_all = [*frozen, "reports/scores.csv", ".github/**", "pyproject.toml"]
         more = (f"metric_from = {q(metric_from)}\n" if self_scoring else "") + (
-            f"inputs = {q(list(inputs))}\n" if inputs else "")
+            f"inputs = {q(list(input_paths))}\n" if input_paths else "")
         table = INIT_TABLE.format(objective=q(objective), metric=q(metric),
                                   direction=q(direction), editable=q(list(editable)),
                                   frozen=q(list(dict.fromkeys(frozen_all))), prepare=q(prepare),

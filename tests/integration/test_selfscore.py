@@ -164,6 +164,12 @@ def test_the_readme_recipe_puts_a_self_scoring_script_under_autolab(tmp_path):
     comment = json.loads((lab.home / "prs" / f"{kept[0].trial_id}.json").read_text())
     assert "self-scored" in json.dumps(comment)
 
+    # new data under the same name: the next run says the baseline measured other data
+    (root / "input.txt").write_text(corpus(6000))
+    again = autolab(root, "run", "--trials", "1", env=env, timeout=600).stdout
+    assert "the `inputs` changed since the baseline" in again, again
+    assert inputs.inputs_digest(config.load(root)) != digest
+
 
 SEED_ONLY = '''\
 """Scores itself by the seed alone: LR does nothing."""
