@@ -56,8 +56,13 @@ def files(lab: Lab) -> list[str]:
     nothing, or a file that git already carries."""
     found: dict[str, None] = {}
     for pattern in lab.config.inputs:
-        matched = sorted(p.relative_to(lab.root).as_posix() for p in lab.root.glob(pattern)
-                         if p.is_file() and ".git" not in p.relative_to(lab.root).parts)
+        hits = list(lab.root.glob(pattern))
+        # a directory (`data`, or `data/**`, which pathlib matches as directories) means
+        # every file under it; autolab's own state and .git are never an input
+        every = [f for p in hits for f in ([p] if p.is_file() else p.rglob("*"))]
+        matched = sorted(f.relative_to(lab.root).as_posix() for f in every if f.is_file()
+                         and ".git" not in f.relative_to(lab.root).parts
+                         and not f.resolve().is_relative_to(lab.home.resolve()))
         if not matched:
             raise ConfigError(f"{lab.where}: `inputs` entry {pattern!r} matches no file under "
                               f"{lab.root}; put the data there (e.g. run the project's own "

@@ -257,10 +257,10 @@ class ModalRunner(BaseRunner):
         if p.train is None:
             p.train = output
             failed = judge_train(output.trained, self.config.timeout_seconds,
-                                 not self.self_scoring) or (judge_log(
-                output.trained, self.config.metric, self.config.secondary)
-                if self.self_scoring else None)
-            if failed:      # a self-scoring run ends here, "ok" or not: nothing to evaluate
+                                 not self.self_scoring)
+            if failed is None and self.self_scoring:    # the log holds the metric: no evaluate
+                failed = judge_log(output.trained, self.config.metric, self.config.secondary)
+            if failed:      # a failure, or a self-scoring run's end, "ok" or not
                 self.end(p, failed.status, failed.reason, failed.metrics)
                 return True
             evaluator, _, key, _ = self.evaluator(p.job.eval_sha)

@@ -222,17 +222,20 @@ def test_a_committed_input_is_refused(tmp_path):
 def test_inputs_digest_follows_the_files_and_keys_the_prepared_data(tmp_path):
     root = tmp_path / "bigram"
     project(root)
-    (root / "data").mkdir()
+    (root / "data" / "shard").mkdir(parents=True)
     (root / "data" / "a.bin").write_bytes(b"\x00\x01")
+    (root / "data" / "shard" / "b.bin").write_bytes(b"\x03")
     (root / ".gitignore").write_text("input.txt\ndata/\n")
     git(root, "-c", "user.name=R", "-c", "user.email=r@example.com", "commit", "-qam", "data")
     autolab(root, "init", "--metric", "val_bpb", "--metric-from", "train_log", "--train",
             "python train.py", "--editable", "train.py", "--inputs", "input.txt",
-            "--inputs", "data/*.bin", env={"GIT_CONFIG_GLOBAL": "/dev/null",
-                                           "HOME": str(tmp_path)})
+            "--inputs", "data/**", "--inputs", "**/*.bin",
+            env={"GIT_CONFIG_GLOBAL": "/dev/null", "HOME": str(tmp_path)})
     lab = config.load(root)
-    assert inputs.files(lab) == ["input.txt", "data/a.bin"]
+    named = ["input.txt", "data/a.bin", "data/shard/b.bin"]
+    assert inputs.files(lab) == named
     first = inputs.snapshot(lab)
+    assert inputs.files(lab) == named       # the copy under .autolab/ is never an input
     assert first.digest == inputs.inputs_digest(lab)
     assert (first.root / "data" / "a.bin").read_bytes() == b"\x00\x01"
     (root / "data" / "a.bin").write_bytes(b"\x00\x02")
