@@ -16,12 +16,13 @@ from pathlib import Path
 
 import click
 import git
+import pyarrow.compute as pc
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from autolab import config as config_mod
-from autolab import dashboard, importer, registry, scores
+from autolab import dashboard, importer, inputs, registry, scores
 from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.engine import Engine
@@ -69,8 +70,24 @@ def build_loop(lab: Lab, forge: str, runner: str, agent: str, parallel: int) -> 
     spend = Spend(lab.config.budget.max_usd, say=progress.note)
     built = registry.runner(runner, lab, parallel, spend)
     progress.note(built.confinement())
+    if lab.config.metric_from == "train_log":
+        progress.note(self_scored(lab.config))
+    ledger = Ledger(repo, lab.home)
+    changed = inputs.changed_line(lab, ledger.rows(
+        where=pc.field("source") == "baseline", columns=["trial_id", "status", "source",
+                                                         "started_at", "inputs_sha256"])
+    ) if lab.config.inputs else ""
+    if changed:
+        progress.note(changed)
     return Loop(lab, registry.forge(forge, lab), built, registry.agent(agent, lab, spend),
-                Ledger(repo, lab.home), progress)
+                ledger, progress)
+
+
+def self_scored(config) -> str:
+    """The one line every self-scoring lab's run and status carry: its weaker trust level."""
+    return (f"metric: self-scored: read from the train log's `{config.metric}:` line "
+            f"(metric_from = \"train_log\"); training sees the data it scores on, so a "
+            f"trial could report any number")
 
 
 def parts(f):
@@ -288,6 +305,8 @@ def status(lab_dir, last, forge):
     main = repo.rev(f"refs/heads/{lab.config.branch}")
     frontier = scores.parse(repo.read(main, scores.PATH)) if main else []
     metric = lab.config.metric
+    if lab.config.metric_from == "train_log":
+        console.print(escape(self_scored(lab.config)), style="yellow", soft_wrap=True)
     if frontier:
         best, base = frontier[-1], frontier[0]
         console.print(f"best {metric}: [bold]{best.metric:.5g}[/bold] ({best.trial_id}, "
@@ -486,7 +505,7 @@ confirm_seeds = 3
 min_delta = 0.0
 constraints = ["no new dependencies"]
 branch = {branch}
-
+{more}
 [tool.autolab.runner]
 kind = "local"
 parallel = 1
@@ -505,18 +524,31 @@ kind = "sweep"
 @click.option("--editable", multiple=True, default=["train/**"], show_default=True)
 @click.option("--frozen", multiple=True, default=["evaluator/**"], show_default=True,
               help="besides reports/scores.csv, .github/** and pyproject.toml, always frozen")
-@click.option("--prepare", default="python -m evaluator.data", show_default=True)
+@click.option("--prepare", default=None, show_default="python -m evaluator.data; none "
+              "with --metric-from train_log")
 @click.option("--train", default="python train/train.py", show_default=True)
-@click.option("--evaluate", default="python -m evaluator", show_default=True)
+@click.option("--evaluate", default=None, show_default="python -m evaluator; none with "
+              "--metric-from train_log")
 @click.option("--budget", type=float, default=60, show_default=True)
 @click.option("--timeout", type=float, default=240, show_default=True)
 @click.option("--baseline-seeds", type=click.IntRange(2), default=5, show_default=True,
               help="seeds of the baseline, whose spread is the noise band")
 @click.option("--branch", default=None, help="the branch trials start from and winners merge "
               "into [default: the branch checked out now, else main]")
+@click.option("--metric-from", type=click.Choice(config_mod.METRIC_FROM), default="evaluator",
+              show_default=True, help="train_log: the train command prints `METRIC: value` "
+              "itself (a weaker trust level; no evaluator)")
+@click.option("--inputs", "input_paths", multiple=True, help="a git-ignored data file (or "
+              "glob) that prepare, and a self-scoring train command, get in their working "
+              "directory; repeatable")
 def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train, evaluate,
-         budget, timeout, baseline_seeds, branch):
+         budget, timeout, baseline_seeds, branch, metric_from, input_paths):
     """Make this git repository a lab: config, reports/scores.csv, .gitignore; one commit."""
+    self_scoring = metric_from == "train_log"
+    if prepare is None:
+        prepare = "" if self_scoring else "python -m evaluator.data"
+    if evaluate is None:
+        evaluate = "" if self_scoring else "python -m evaluator"
     root = config_mod.find_root(Path(lab_dir))
     repo = Repo(root)
     current = repo.checked_out_branch()
@@ -527,12 +559,14 @@ def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train
     if "[tool.autolab]" not in text:
         q = json.dumps
         frozen_all = [*frozen, "reports/scores.csv", ".github/**", "pyproject.toml"]
+        more = (f"metric_from = {q(metric_from)}\n" if self_scoring else "") + (
+            f"inputs = {q(list(input_paths))}\n" if input_paths else "")
         table = INIT_TABLE.format(objective=q(objective), metric=q(metric),
                                   direction=q(direction), editable=q(list(editable)),
                                   frozen=q(list(dict.fromkeys(frozen_all))), prepare=q(prepare),
                                   train=q(train), evaluate=q(evaluate), budget=budget,
                                   timeout=timeout, baseline_seeds=baseline_seeds,
-                                  branch=q(branch))
+                                  branch=q(branch), more=more)
         pyproject.write_text(text + ("\n" if text and not text.endswith("\n") else "") + table)
         written.append(config_mod.PYPROJECT)
     lab = config_mod.load(root)  # what was there or written must be valid before committing

@@ -81,6 +81,10 @@ class Config:
     prune_max_false: float = 0.1        # audited false-prune rate above which pruning turns off
     constraints: tuple[str, ...] = ()
     branch: str = "main"                # the branch trials start from and winners merge into
+    # "train_log": the train command scores itself and prints `metric: value` (a weaker
+    # trust level: training sees the data it scores on); "evaluator": main's evaluator scores
+    metric_from: str = "evaluator"
+    inputs: tuple[str, ...] = ()        # git-ignored files prepare (and self-scoring training) get
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
@@ -93,6 +97,7 @@ class Config:
 REQUIRED = ("objective", "metric", "direction", "train_command", "evaluate_command",
             "editable", "frozen")
 _SECTIONS = {"runner": RunnerConfig, "agent": AgentConfig, "budget": BudgetConfig}
+METRIC_FROM = ("evaluator", "train_log")
 
 
 def _coerce(value, default, key: str, where: str):
@@ -131,6 +136,12 @@ def _build(cls, table: dict, prefix: str, where: str):
 
 
 def parse(table: dict, where: str) -> Config:
+    metric_from = table.get("metric_from", "evaluator")
+    if metric_from not in METRIC_FROM:     # before the required keys, which it decides
+        raise ConfigError(f"{where}: `metric_from` must be one of "
+                          f"{', '.join(map(repr, METRIC_FROM))}, got {metric_from!r}")
+    if metric_from == "train_log":   # nothing to evaluate: training scores itself
+        table = {"evaluate_command": "", **table}
     for key in REQUIRED:
         if key not in table:
             raise ConfigError(f"{where}: missing key `{key}` in [tool.autolab] "
@@ -159,6 +170,13 @@ def parse(table: dict, where: str) -> Config:
     if not config.branch.strip():
         raise ConfigError(f"{where}: `branch` is empty; name the branch winners merge into, "
                           f"e.g. branch = \"main\"")
+    if config.metric_from == "train_log" and config.evaluate_command:
+        raise ConfigError(f"{where}: `evaluate_command` is never run when metric_from = "
+                          f"\"train_log\" (the train log holds the metric); remove it")
+    for pattern in config.inputs:
+        if pattern.startswith("/") or ".." in Path(pattern).parts:
+            raise ConfigError(f"{where}: `inputs` entry {pattern!r} must be a path inside "
+                              f"the lab, relative to its root")
     if config.runner.parallel < 1:
         raise ConfigError(f"{where}: `runner.parallel` must be >= 1")
     if config.runner.sandbox not in SANDBOXES:
@@ -209,4 +227,28 @@ def load(start: Path | str = ".") -> Lab:
     table = data.get("tool", {}).get("autolab")
     if table is None:
         raise ConfigError(f"{path}: no [tool.autolab] table; run `autolab init` to add one")
-    return Lab(root=root, config=parse(table, str(path)), home=home_for(root))
+    config = parse(table, str(path))
+    if "pip" not in (table.get("runner") or {}):   # remote runners install the project's own
+        config = dataclasses.replace(config, runner=dataclasses.replace(
+            config.runner, pip=project_requirements(root, data, str(path))))
+    return Lab(root=root, config=config, home=home_for(root))
+
+
+def project_requirements(root: Path, data: dict, where: str) -> tuple[str, ...]:
+    """`[project].dependencies` and requirements.txt: what a remote runner installs when
+    `runner.pip` is not set."""
+    wanted = data.get("project", {}).get("dependencies") or []
+    if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+        raise ConfigError(f"{where}: `[project].dependencies` must be a list of strings")
+    wanted = list(wanted)
+    listed = root / "requirements.txt"
+    lines = listed.read_text().splitlines() if listed.is_file() else []
+    for number, line in enumerate(lines, 1):
+        requirement = line.split(" #")[0].strip()
+        if requirement.startswith("-"):
+            raise ConfigError(f"{listed}:{number}: pip option {requirement!r} cannot go into a "
+                              f"remote image; list the packages in `runner.pip` under "
+                              f"[tool.autolab.runner] instead")
+        if requirement and not requirement.startswith("#"):
+            wanted.append(requirement)
+    return tuple(dict.fromkeys(wanted))

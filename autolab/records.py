@@ -155,6 +155,7 @@ class RunResult:
     runner: str = ""
     gpu: str = ""
     sandbox: str = ""               # what confined the train and evaluate commands
+    inputs_sha256: str = ""         # the lab's git-ignored inputs it got (autolab/inputs.py)
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,8 @@ class LedgerRow:
     startup_s: float = 0.0          # billed container start-up, within the compute above
     ended_at: str = ""              # when its verdict came (started_at..ended_at: its whole life)
     slot: int = 0                   # the runner slot it held, 1..parallel (0: not recorded)
+    metric_source: str = ""         # "evaluator", or "train_log": the script scored itself
+    inputs_sha256: str = ""         # the git-ignored inputs it ran on ("": none declared)
 
     @classmethod
     def columns(cls) -> list[str]:

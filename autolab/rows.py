@@ -66,7 +66,8 @@ def trial_row(config: Config, trial: Trial, results: list[RunResult], started_at
         runner=first.runner, gpu=first.gpu, sandbox=first.sandbox, started_at=started_at,
         train_s=sum(r.train_s for r in results), eval_s=sum(r.eval_s for r in results),
         wall_s=sum(r.wall_s for r in results),
-        log_tail="\n".join(r.log_tail for r in results if r.status != "ok")[-4000:])
+        log_tail="\n".join(r.log_tail for r in results if r.status != "ok")[-4000:],
+        metric_source=config.metric_from, inputs_sha256=first.inputs_sha256)
     return replace(row, cost_usd=trial.proposal.cost_usd + compute["gpu_usd"]
                    + compute["cpu_usd"], **compute)
 
@@ -97,6 +98,7 @@ def baseline_row(config: Config, result: RunResult, manifest: Manifest) -> Ledge
         started_at=utc_now(ended - result.wall_s), ended_at=utc_now(ended),
         train_s=result.train_s,
         eval_s=result.eval_s, wall_s=result.wall_s, log_tail="" if ok else result.log_tail,
+        metric_source=config.metric_from, inputs_sha256=result.inputs_sha256,
         cost_usd=compute["gpu_usd"] + compute["cpu_usd"], **compute)
 
 

@@ -34,6 +34,11 @@ OOM = re.compile(r"MemoryError|out of memory|OutOfMemoryError|Cannot allocate me
 SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY|CREDENTIAL|^GH_|^GITHUB_|"
                     r"^ANTHROPIC_|^MODAL_|^AWS_", re.I)
 SIDECARS = {"curve.jsonl", "meta.json"}
+# one `key: value` line of the summary a self-scoring train command prints at its end
+# (autoresearch's `val_bpb:          0.997900`); `key = value` is read the same way
+SUMMARY = re.compile(r"^\s*([A-Za-z_][\w./-]*)\s*[:=]\s*([-+]?(?:\d+\.?\d*|\.\d+)"
+                     r"(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity))\s*$", re.I)
+SUMMARY_BYTES = 65536   # the summary is at the log's end; a long log is read from there
 
 
 class BudgetExhausted(UserError):
@@ -106,6 +111,21 @@ def read_curve(out: Path) -> tuple:
     return tuple(points)
 
 
+def read_summary(log: Path) -> dict[str, float]:
+    """Every `key: number` line at the end of a train log, the last value of a key winning."""
+    if not log.exists():
+        return {}
+    with open(log, "rb") as handle:
+        handle.seek(max(0, log.stat().st_size - SUMMARY_BYTES))
+        text = handle.read().decode(errors="replace")
+    found = {}
+    for line in text.splitlines():
+        match = SUMMARY.match(line)
+        if match:
+            found[match.group(1)] = float(match.group(2))
+    return found
+
+
 def finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
@@ -142,11 +162,12 @@ class Trained:
     curve: tuple
     artifacts: int                  # files in AUTOLAB_OUT besides the sidecars
     train_s: float
+    summary: dict = field(default_factory=dict)     # the log's `key: number` lines
 
     @classmethod
     def collect(cls, code: int | str, out: Path, log: Path, train_s: float) -> Trained:
         artifacts = sum(1 for p in out.rglob("*") if p.is_file() and p.name not in SIDECARS)
-        return cls(code, tail(log), read_curve(out), artifacts, train_s)
+        return cls(code, tail(log), read_curve(out), artifacts, train_s, read_summary(log))
 
 
 @dataclass(frozen=True)
@@ -157,8 +178,9 @@ class Ending:
     eval_log: bool = False          # the evaluator's log, not training's, explains it
 
 
-def judge_train(run: Trained, timeout_s: float) -> Ending | None:
-    """The failure label of a training run, or None when it may be evaluated."""
+def judge_train(run: Trained, timeout_s: float, needs_artifact: bool = True) -> Ending | None:
+    """The failure label of a training run, or None when it may be evaluated. A self-scoring
+    script (`needs_artifact=False`) may save nothing."""
     if run.code == "timeout":
         return Ending("timeout", f"training passed timeout_seconds={timeout_s:g}")
     if run.code != 0:
@@ -168,7 +190,7 @@ def judge_train(run: Trained, timeout_s: float) -> Ending | None:
         return Ending("crash", f"train exited with {run.code}: {last}"[:300])
     if any(not finite(p.get("train_loss")) for p in run.curve):
         return Ending("diverged", "the training loss became NaN or infinite")
-    if not run.artifacts:
+    if needs_artifact and not run.artifacts:
         return Ending("no_artifact", "training exited 0 but wrote no artifact to AUTOLAB_OUT")
     return None
 
@@ -196,3 +218,16 @@ def judge_eval(code: int | str, result_text: str | None, metric: str, train_s: f
         return Ending("diverged" if isinstance(value, float) else "eval_error",
                       f"evaluator gave {metric}={value!r}", metrics)
     return Ending("ok", reason, metrics)
+
+
+def judge_log(run: Trained, metric: str, secondary: tuple[str, ...]) -> Ending:
+    """The label of a self-scoring run (`metric_from = "train_log"`) from its summary lines."""
+    value = run.summary.get(metric)
+    if value is None:
+        return Ending("no_artifact", f"training exited 0 but its log has no `{metric}: <number>` "
+                      f"line to read the metric from (metric_from = \"train_log\")")
+    metrics = {name: run.summary[name] for name in (metric, *secondary) if name in run.summary}
+    metrics["train_seconds"] = round(run.train_s, 3)
+    if not math.isfinite(value):
+        return Ending("diverged", f"training printed {metric}: {value}", metrics)
+    return Ending("ok", "", metrics)

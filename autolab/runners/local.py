@@ -24,7 +24,7 @@ from concurrent.futures import wait as wait_futures
 from pathlib import Path
 from typing import Any
 
-from autolab import sandbox
+from autolab import inputs, sandbox
 from autolab.config import Lab
 from autolab.gitops import Repo
 from autolab.integrity import (
@@ -42,6 +42,7 @@ from autolab.runners.contract import (
     clean_env,
     eval_env,
     judge_eval,
+    judge_log,
     judge_train,
     read_curve,
     run_command,
@@ -64,6 +65,8 @@ class LocalRunner(BaseRunner):
         self._prepared: dict[str, tuple[Path, str, Path, str]] = {}
         self._committed: dict[str, Manifest] = {}
         self._prepare_lock = threading.Lock()
+        self.inputs = inputs.snapshot(lab)     # the git-ignored inputs, copied once per run
+        self.self_scoring = lab.config.metric_from == "train_log"
 
     def confinement(self) -> str:
         if self.sandbox.name == "none":
@@ -103,7 +106,8 @@ class LocalRunner(BaseRunner):
         out.mkdir(parents=True)
         evaluator, evaluator_sha, data, data_sha = self.prepared(job.eval_sha)
         done: dict[str, Any] = dict(job=job, runner=self.name, evaluator_sha256=evaluator_sha,
-                                    data_sha256=data_sha, sandbox=self.sandbox.name)
+                                    data_sha256=data_sha, sandbox=self.sandbox.name,
+                                    inputs_sha256=self.inputs.digest)
 
         def ended(status: str, reason: str, **more) -> RunResult:
             return RunResult(status=status, reason=reason, wall_s=time.monotonic() - started,
@@ -113,6 +117,8 @@ class LocalRunner(BaseRunner):
         if mismatch:
             return ended("integrity_mismatch", "the extracted files differ from the manifest "
                          f"of {job.commit_sha[:10]}: {', '.join(mismatch[:5])}")
+        if self.self_scoring:   # it reads its data itself, from where the project keeps it
+            self.inputs.place(tree)
 
         deadline = started + config.timeout_seconds
         env = train_env(job.trial_id, job.seed, config.budget_seconds, data / "train", out)
@@ -131,13 +137,16 @@ class LocalRunner(BaseRunner):
         done.update(train_s=trained.train_s, curve=trained.curve)
         if code == "pruned":
             return ended("pruned", stopped[0])
-        failed = judge_train(trained, config.timeout_seconds)
+        failed = judge_train(trained, config.timeout_seconds, not self.self_scoring)
         if failed:
             return ended(failed.status, failed.reason)
 
         changed = self.changed_cache(job.eval_sha, evaluator, evaluator_sha, data, data_sha)
         if changed:
             return ended("integrity_mismatch", changed)
+        if self.self_scoring:
+            judged = judge_log(trained, config.metric, config.secondary)
+            return ended(judged.status, judged.reason, metrics=judged.metrics)
         result_path, eval_log = work / "result" / "result.json", work / "eval.log"
         result_path.parent.mkdir()
         env = eval_env(out, data / "heldout", job.seed, result_path)
@@ -196,7 +205,7 @@ class LocalRunner(BaseRunner):
             self.repo.archive(eval_sha, tmp, paths)
             tmp.rename(evaluator)
         evaluator_sha = committed.config_sha256
-        data = home / "data" / evaluator_sha[:16]
+        data = home / "data" / inputs.data_key(evaluator_sha, self.inputs.digest)
         recorded = data.with_name(f"{data.name}.sha256")
         if not data.exists():
             tmp = data.with_name(f"{data.name}.{uuid.uuid4().hex[:6]}")
@@ -206,8 +215,17 @@ class LocalRunner(BaseRunner):
                 log = tmp.with_suffix(".log")
                 env = clean_env({"AUTOLAB_CACHE": str(tmp)})
                 env.update({k: v for k, v in os.environ.items() if k == "AUTOLAB_CORPUS"})
-                code = run_command(config.prepare_command, evaluator, env, log,
-                                   time.monotonic() + 3600)
+                # with inputs, prepare runs in a copy of main's files that holds them too
+                workdir = evaluator if self.inputs.root is None else tmp.with_suffix(".work")
+                if workdir != evaluator:
+                    shutil.copytree(evaluator, workdir)
+                    self.inputs.place(workdir)
+                try:
+                    code = run_command(config.prepare_command, workdir, env, log,
+                                       time.monotonic() + 3600)
+                finally:
+                    if workdir != evaluator:
+                        shutil.rmtree(workdir, ignore_errors=True)
                 if code != 0:
                     raise RuntimeError(f"prepare_command exited {code}: {tail(log, 3)}")
             tmp.rename(data)

@@ -42,6 +42,7 @@ from typing import Any
 
 import modal.exception
 
+from autolab import inputs
 from autolab.config import Lab, RunnerConfig
 from autolab.errors import ConfigError, InfraError, UserError
 from autolab.gitops import Repo
@@ -49,7 +50,14 @@ from autolab.integrity import differences, evaluator_files, manifest_of_dir, wat
 from autolab.records import Job, RunResult
 from autolab.runners import modal_app
 from autolab.runners.base import BaseRunner
-from autolab.runners.contract import OOM, BudgetExhausted, judge_eval, judge_train, unpack
+from autolab.runners.contract import (
+    OOM,
+    BudgetExhausted,
+    judge_eval,
+    judge_log,
+    judge_train,
+    unpack,
+)
 from autolab.spend import Spend
 
 POLL_S = 2.0
@@ -133,6 +141,8 @@ class ModalRunner(BaseRunner):
         self.running: Any = None    # the ephemeral App's context, entered at the first submit
         self.failed_starts = 0      # submits in a row that Modal did not take
         self._evaluators: dict[str, tuple[bytes, str, str, str]] = {}
+        self.inputs = inputs.snapshot(lab)     # git-ignored inputs: prepare's, self-scoring's
+        self.self_scoring = lab.config.metric_from == "train_log"
 
     # budget ------------------------------------------------------------------
     def usd(self, seconds: float) -> float:
@@ -166,6 +176,8 @@ class ModalRunner(BaseRunner):
         if mismatch:
             return self.end(pending, "integrity_mismatch", "the archived files differ from the "
                             f"manifest of {job.commit_sha[:10]}: {', '.join(mismatch[:5])}")
+        if self.self_scoring:   # it reads its data itself, from where the project keeps it
+            tree = self.inputs.into_tar(tree)
         try:
             prepared, t0 = job.eval_sha in self._evaluators, time.monotonic()
             _, _, key, _ = self.evaluator(job.eval_sha)
@@ -244,9 +256,12 @@ class ModalRunner(BaseRunner):
         p.startup_s += startup
         if p.train is None:
             p.train = output
-            failed = judge_train(output.trained, self.config.timeout_seconds)
-            if failed:
-                self.end(p, failed.status, failed.reason)
+            failed = judge_train(output.trained, self.config.timeout_seconds,
+                                 not self.self_scoring)
+            if failed is None and self.self_scoring:    # the log holds the metric: no evaluate
+                failed = judge_log(output.trained, self.config.metric, self.config.secondary)
+            if failed:      # a failure, or a self-scoring run's end, "ok" or not
+                self.end(p, failed.status, failed.reason, failed.metrics)
                 return True
             evaluator, _, key, _ = self.evaluator(p.job.eval_sha)
             try:
@@ -283,7 +298,7 @@ class ModalRunner(BaseRunner):
             train_s=trained.train_s if trained else 0.0, eval_s=eval_s,
             wall_s=time.monotonic() - p.started, data_sha256=data_sha,
             evaluator_sha256=evaluator_sha, runner=self.name, gpu=self.config.runner.gpu,
-            sandbox="modal")
+            sandbox="modal", inputs_sha256=self.inputs.digest)
         return p
 
     def confinement(self) -> str:
@@ -312,8 +327,10 @@ class ModalRunner(BaseRunner):
         if eval_sha not in self._evaluators:
             tree, sha = self.evaluator_tree(eval_sha)
             self.start()
-            data_sha = self.modal.prepare.remote(tree, self.config.prepare_command, sha[:16])
-            self._evaluators[eval_sha] = (tree, sha, sha[:16], data_sha)
+            key = inputs.data_key(sha, self.inputs.digest)
+            data_sha = self.modal.prepare.remote(self.inputs.into_tar(tree),
+                                                 self.config.prepare_command, key)
+            self._evaluators[eval_sha] = (tree, sha, key, data_sha)
         return self._evaluators[eval_sha]
 
     def describe(self, job: Job) -> str:
@@ -334,8 +351,10 @@ class ModalRunner(BaseRunner):
             f"evaluator; network on, no GPU, timeout {modal_app.PREPARE_S} s",
             f"train_trial: {config.train_command!r}, budget {config.budget_seconds:g} s, "
             f"killed at {config.timeout_seconds:g} s; {closed}; volume train/ only, read-only",
-            f"evaluate_trial: {config.evaluate_command!r}; {closed}; volume heldout/ only, "
-            "read-only",
+            (f"evaluate_trial: {config.evaluate_command!r}; {closed}; volume heldout/ only, "
+             "read-only") if not self.self_scoring else (
+                "evaluate_trial: not run; the metric is read from the train log's "
+                f"`{config.metric}:` line (metric_from = \"train_log\")"),
             f"payload per job: trial tree {len(tree):,} bytes (commit {job.commit_sha[:10]}, "
             f"config_sha256 {files.config_sha256[:16]}), evaluator {len(evaluator):,} bytes "
             f"(evaluator_sha256 {sha[:16]}), and the artifact back from training",
