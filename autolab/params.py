@@ -364,7 +364,7 @@ def _toml(path: str, text: str) -> list[Param]:
         elif pair and table is not None:
             keys = _toml_keys(f"{pair.group(2)} = 0")
             token = re.match(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'|[^\s#,\]\}]+', line[pair.end():])
-            if keys and token and re.fullmatch(r"\s*(#.*)?", line[pair.end() + token.end():]):
+            if keys and token and re.fullmatch(r"\s*(#[^\n]*)?\s*", line[pair.end() + token.end():]):
                 try:
                     value = tomllib.loads(f"v = {token.group()}")["v"]
                 except tomllib.TOMLDecodeError:
