@@ -184,7 +184,8 @@ def test_fixed_pins_in_every_shape():
     files = {"a.py": "def f(x=1,  # autolab: fixed\n      y=2):\n    pass\n",
              "b.py": 'p.add_argument(  # autolab: fixed\n    "--n", default=3)\n'
                      'p.add_argument("--m", default=4)\n',
-             "c.yaml": "a: 1  # autolab: fixed\nb: 2\n", "d.toml": "a = 1 # autolab: fixed\nb = 2\n"}
+             "c.yaml": "a: 1  # autolab: fixed\nb: 2\n",
+             "d.toml": "a = 1 # autolab: fixed\nb = 2\n"}
     assert {(p.path, p.base) for p in found(files).values()} == {
         ("a.py", "y"), ("b.py", "m"), ("c.yaml", "b"), ("d.toml", "b")}
 
