@@ -342,3 +342,24 @@ def test_a_lab_with_no_setting_says_where_it_looked(tmp_path):
     assert "found no setting to change in search.py; autolab reads module-level constants" \
         in text, text
     assert "the agent has no new proposals" not in text
+
+
+def test_a_params_entry_that_names_nothing_is_one_line_exit_2(tmp_path):
+    root = project(tmp_path / "typo", {"search.py": SEARCH}, branch="main")
+    adopt(root, {"evaluator/score.py": SEARCH_SCORE}, [
+        "--metric", "gap", "--editable", "search.py", "--prepare", "",
+        "--train", "python search.py $AUTOLAB_SEED $AUTOLAB_OUT",
+        "--evaluate", "python evaluator/score.py"])
+    with open(root / "pyproject.toml", "a") as f:
+        f.write('\n[tool.autolab.params]\ninclude = ["iteration"]\n')
+    git(root, "commit", "-qam", "a typo in a setting's name")
+    before = (root / "search.py").read_text()
+    out = autolab(root, "try", "iterations=2000", check=False, env=DATES)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1, out.stdout + out.stderr
+    assert "include names 'iteration', which is not a setting autolab found" in lines[0]
+    assert "iterations" in lines[0] and "Traceback" not in out.stderr
+    # nothing lost: the file as it was, the baseline measured before the agent was asked kept
+    assert (root / "search.py").read_text() == before
+    rows = Ledger(Repo(root), root / ".autolab").rows()
+    assert len(rows) == 5 and all(r.status == BASELINE for r in rows)
