@@ -342,8 +342,12 @@ class SweepAgent(BaseAgent):
             return len(cand.changes) > 1 or not admit.keys(
                 context.parent_sha, diff_of(context.files, cand.changes)) & context.tried
 
-        return [self._proposal(context, cand)
-                for cand in _pick(candidates, context.slots, fresh)]
+        picked = _pick(candidates, context.slots, fresh)
+        if found and not picked and not self.exhausted:
+            names = ", ".join(c.name for c in found)
+            self.exhausted = (f"the sweep agent has no untried step left on this parent for "
+                              f"the settings it found ({names}); stopping early")
+        return [self._proposal(context, cand) for cand in picked]
 
     def assignment(self, context: Context, idea: str) -> Proposal:
         """`NAME=value` from a person: applied as given."""

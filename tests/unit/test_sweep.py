@@ -175,7 +175,11 @@ def test_never_proposes_a_tried_value(lab):
 
 def test_everything_tried_proposes_nothing(lab):
     ctx = context(lab)
-    assert SweepAgent().propose(context(lab, tried=value_keys(ctx, schedule(ctx)))) == []
+    agent = SweepAgent()
+    assert agent.propose(context(lab, tried=value_keys(ctx, schedule(ctx)))) == []
+    assert agent.exhausted == ("the sweep agent has no untried step left on this parent for the "
+                               "settings it found (BATCH, WARMUP, LR, WIDTH, DEPTH, USE_NORM); "
+                               "stopping early")
 
 
 def drain(ctx: Context, rounds: int, slots: int = 1) -> list[Proposal]:
