@@ -38,7 +38,6 @@ from autolab.config import Bound, Config, Lab, ParamsConfig
 from autolab.errors import ConfigError
 
 FIXED = "autolab: fixed"
-KINDS = ("constant", "argparse", "kwarg", "config")
 SHAPES = ("module-level constants, argparse defaults, keyword defaults of functions, and "
           "scalars of config files (.py, YAML, TOML, JSON)")
 
@@ -52,7 +51,7 @@ class Param:
     name: str                   # unique in its Discovery: what `NAME=value` and ledgers use
     path: str
     line: int                   # 1-based line of the literal
-    kind: str                   # one of KINDS
+    kind: str                   # constant, argparse, kwarg or config
     value: Value
     start: int                  # the literal's characters in the file: text[start:end]
     end: int
@@ -153,9 +152,7 @@ def _python(path: str, text: str) -> list[Param]:
     except (SyntaxError, ValueError):
         return []
     where = _Positions(text)
-    stored = Counter(n.id for n in ast.walk(tree)
-                     if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
-    stored.update(name for n in ast.walk(tree) if isinstance(n, ast.Global) for name in n.names)
+    stored = _module_stores(tree)
     settings_only = all(isinstance(n, (ast.Assign, ast.AnnAssign, ast.Expr, ast.Import,
                                        ast.ImportFrom)) for n in tree.body)
     kind = "config" if settings_only else "constant"
@@ -174,6 +171,23 @@ def _python(path: str, text: str) -> list[Param]:
               and (param := _argparse(path, node, where)) is not None):
             out.append(param)
     return out
+
+
+def _module_stores(tree: ast.Module) -> Counter:
+    """How often each name is bound in the module's own scope; a function's `global` counts,
+    its locals do not."""
+    counts: Counter = Counter()
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            counts.update(name for sub in ast.walk(node) if isinstance(sub, ast.Global)
+                          for name in sub.names)
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            counts[node.id] += 1
+        todo.extend(ast.iter_child_nodes(node))
+    return counts
 
 
 def _assigned(node: ast.stmt) -> tuple[str, ast.expr, int] | None:
@@ -363,8 +377,9 @@ def _toml(path: str, text: str) -> list[Param]:
             table = _toml_keys(f"{header.group(2)} = 0") if header.group(1) == "[" else None
         elif pair and table is not None:
             keys = _toml_keys(f"{pair.group(2)} = 0")
-            token = re.match(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'|[^\s#,\]\}]+', line[pair.end():])
-            if keys and token and re.fullmatch(r"\s*(#[^\n]*)?\s*", line[pair.end() + token.end():]):
+            rest = line[pair.end():]
+            token = re.match(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'|[^\s#,\]\}]+', rest)
+            if keys and token and re.fullmatch(r"\s*(#[^\n]*)?\s*", rest[token.end():]):
                 try:
                     value = tomllib.loads(f"v = {token.group()}")["v"]
                 except tomllib.TOMLDecodeError:

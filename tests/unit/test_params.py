@@ -175,9 +175,9 @@ def test_upper_case_files_keep_lowercase_names_as_variables():
 
 
 def test_a_name_assigned_again_is_state_not_a_setting():
-    text = "lr = 0.1\nstep = 0\nbest = 1e9\nfor i in range(3):\n    step += 1\n" \
-           "def f():\n    global best\n    best = 0\n"
-    assert list(found({"t.py": text})) == ["lr"]
+    text = "lr = 0.1\nstep = 0\nbest = 1e9\nwidth = 4\nfor i in range(3):\n    step += 1\n" \
+           "def f():\n    global best\n    best = 0\n    width = 8   # a local of its own\n"
+    assert list(found({"t.py": text})) == ["lr", "width"]
 
 
 def test_fixed_pins_in_every_shape():
