@@ -198,7 +198,7 @@ def _choice_steps(c: Param) -> list[tuple[int, Value]]:
     choices = list(dict.fromkeys(c.choices))
     here = choices.index(c.value) if c.value in choices else None
     ranked = [(abs(i - here) - 1 if here is not None else 0, w) for i, w in enumerate(choices)
-              if w != c.value or type(w) is not type(c.value)]
+              if w != c.value]
     return sorted(ranked, key=lambda t: t[0])
 
 
