@@ -340,6 +340,7 @@ def _yaml(path: str, text: str) -> list[Param]:
     finally:
         loader.dispose()
     out: list[Param] = []
+    seen: set[int] = set()   # an alias or a merge key (<<) reaches a scalar a second time
 
     def walk(node, prefix: str) -> None:
         if not isinstance(node, yaml.MappingNode):
@@ -350,8 +351,13 @@ def _yaml(path: str, text: str) -> list[Param]:
             name = f"{prefix}{key.value}"
             if isinstance(value, yaml.MappingNode):
                 walk(value, f"{name}.")
-            elif isinstance(value, yaml.ScalarNode) and value.style not in ("|", ">"):
-                scalar = loader.construct_object(value)
+            elif (isinstance(value, yaml.ScalarNode) and value.style not in ("|", ">")
+                  and value.start_mark.index not in seen):
+                seen.add(value.start_mark.index)
+                try:
+                    scalar = loader.construct_object(value)
+                except yaml.YAMLError:   # a tag the safe loader refuses
+                    continue
                 out.append(_scalar(path, text, name, scalar, value.start_mark.index,
                                    value.end_mark.index, "yaml"))
 

@@ -190,6 +190,12 @@ def test_fixed_pins_in_every_shape():
         ("a.py", "y"), ("b.py", "m"), ("c.yaml", "b"), ("d.toml", "b")}
 
 
+def test_a_yaml_anchor_is_one_setting():
+    text = "base: &base\n  lr: 0.1\nrun:\n  <<: *base\n  width: 4\nodd: !!python/none x\n"
+    assert {p.name: p.value for p in found({"c.yaml": text}).values()} == {
+        "base.lr": 0.1, "run.width": 4}
+
+
 def test_broken_files_are_skipped_not_fatal():
     files = {"a.py": "lr = (\n", "b.yaml": "a: [\n", "c.toml": "a = \n", "d.json": "{",
              "e.py": "lr = 0.1\n"}
