@@ -20,7 +20,8 @@ from autolab.errors import UserError
 from autolab.records import LedgerRow, utc_now
 
 SOURCE = "idea:"     # a proposal drawn from idea n has source "idea:n"
-ASSIGNMENT = re.compile(r"^\s*[A-Z][A-Z0-9_]*\s*=\s*\S")
+# NAME=value for any setting autolab.params names: `LR=`, `iterations=`, `model.n_layer=`, ...
+ASSIGNMENT = re.compile(r"^\s*[A-Za-z_][\w.:/@-]*\s*=\s*\S")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,25 @@ class BudgetConfig:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """Where one parameter may go (`[tool.autolab.params.bounds]`): a range, or a list."""
+
+    name: str                       # a parameter's name, or "path:name"
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()             # numbers, booleans or strings; empty: the range holds
+
+
+@dataclass(frozen=True)
+class ParamsConfig:
+    """What discovery may not guess (autolab/params.py): which settings, and their range."""
+
+    include: tuple[str, ...] = ()   # only these, each of which must be found; empty: all found
+    exclude: tuple[str, ...] = ()
+    bounds: tuple[Bound, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     objective: str
     metric: str
@@ -88,6 +107,7 @@ class Config:
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    params: ParamsConfig = field(default_factory=ParamsConfig)
 
     def better(self, a: float, b: float) -> float:
         """How much `a` improves on `b` in the metric's direction (positive is better)."""
@@ -120,6 +140,9 @@ def _build(cls, table: dict, prefix: str, where: str):
     values = {}
     for key, value in table.items():
         name = f"{prefix}{key}"
+        if key == "params" and cls is Config:
+            values[key] = _params(value, where)
+            continue
         if key in _SECTIONS and cls is Config:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: `{name}` must be a table [tool.autolab.{key}]")
@@ -133,6 +156,41 @@ def _build(cls, table: dict, prefix: str, where: str):
             () if key in ("editable", "frozen") else "")
         values[key] = _coerce(value, default, name, where)
     return cls(**values)
+
+
+def _params(table, where: str) -> ParamsConfig:
+    """[tool.autolab.params]: `include` and `exclude` lists, and a `bounds` table of
+    name = { min = .., max = .. } or name = { choices = [..] }."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: `params` must be a table [tool.autolab.params]")
+    built = _build(ParamsConfig, {k: v for k, v in table.items() if k != "bounds"}, "params.",
+                   where)
+    bounds = table.get("bounds", {})
+    if not isinstance(bounds, dict):
+        raise ConfigError(f"{where}: `params.bounds` must be a table [tool.autolab.params.bounds]")
+    out = []
+    for name, spec in bounds.items():
+        key = f"params.bounds.{name}"
+        shape = ("{ min = 0.001, max = 0.1 } or { choices = [2, 4, 8] } (quote a dotted "
+                 "name: \"model.lr\" = ...)")
+        if not isinstance(spec, dict) or not spec or set(spec) - {"min", "max", "choices"}:
+            raise ConfigError(f"{where}: `{key}` must be {shape}, got {spec!r}")
+        if "choices" in spec and spec.keys() & {"min", "max"}:
+            raise ConfigError(f"{where}: `{key}` gives `choices` and `min`/`max`; keep one")
+        choices = spec.get("choices", [])
+        if "choices" in spec and (not isinstance(choices, list) or len(choices) < 2 or not all(
+                isinstance(c, (bool, int, float, str)) for c in choices)):
+            raise ConfigError(f"{where}: `{key}.choices` must list two or more numbers, "
+                              f"booleans or strings, got {choices!r}")
+        low, high = spec.get("min"), spec.get("max")
+        for edge, value in (("min", low), ("max", high)):
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))):
+                raise ConfigError(f"{where}: `{key}.{edge}` must be a number, got {value!r}")
+        if low is not None and high is not None and low > high:
+            raise ConfigError(f"{where}: `{key}` has min {low} above max {high}")
+        out.append(Bound(name, low, high, tuple(choices)))
+    return dataclasses.replace(built, bounds=tuple(out))
 
 
 def parse(table: dict, where: str) -> Config:

@@ -1,8 +1,12 @@
-"""The offline agent: a schedule of steps on each constant, steered by what the lineage showed.
+"""The offline agent: a schedule of steps on each setting, steered by what the lineage showed.
 
-It reads the UPPER_CASE numeric and boolean constants of the editable Python
-files and proposes changes to them. No key, no network: the control that any
-smarter agent has to beat.
+It steps the settings `autolab.params` finds in the editable files (constants,
+argparse and keyword defaults, config files) and proposes changes to them. No
+key, no network: the control that any smarter agent has to beat. A "constant"
+below is any such setting. A tuple of numbers is scaled as one (bounds=(-5, 5)
+goes to (-10, 10) and (-2, 2)); a setting with `choices` steps to its
+neighbours in the list, then further; a string without choices is left alone;
+a `min`/`max` bound is never crossed.
 
 Step schedule. Each constant has a fixed list of values, nearest first, in
 rings: ring 0 is ×2 and ÷2 (and ±1 for ints from 2 to 8, a flip for a bool,
@@ -52,17 +56,20 @@ Its place in the whole: ARCHITECTURE.md, "Contracts".
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import math
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeGuard
 
-from autolab import admit, scores
+from autolab import admit, params, scores
 from autolab.agents.base import BaseAgent, Context, unified_diff
 from autolab.errors import UserError
+from autolab.params import Param
 from autolab.records import FAILURES, LedgerRow, Proposal
 
-FIXED = "autolab: fixed"
 # the step factors of rings 1 and on; ring 0 is moves()
 FACTORS = (4.0, 2 ** 0.5, 8.0, 2 ** 0.25, 16.0)
 PAIR_RING = 1
@@ -70,25 +77,17 @@ NEAR_MISSES = 12        # the closest single changes that are paired; keeps pair
 # failures the runner or the archive caused say nothing about the value tried
 CAUSED = tuple(s for s in FAILURES if s not in ("infra_error", "integrity_mismatch"))
 
-Value = bool | int | float
-
-
-@dataclass(frozen=True)
-class Constant:
-    path: str
-    name: str
-    value: Value
-    line: int            # 0-based line index of the assignment
+Value = params.Value
 
 
 @dataclass(frozen=True)
 class Change:
-    constant: Constant
+    param: Param
     value: Value
 
     @property
     def where(self) -> tuple[str, str]:
-        return self.constant.path, self.constant.name
+        return self.param.path, self.param.name
 
 
 @dataclass(frozen=True)
@@ -115,10 +114,10 @@ class Region:
     def covers(self, change: Change) -> bool:
         if change.where != (self.path, self.name):
             return False
-        v = change.value
-        if isinstance(v, bool) or isinstance(self.value, bool) or self.side == "exact":
-            return v == self.value and type(v) is type(self.value)
-        return v >= self.value if self.side == "up" else v <= self.value
+        v, mine = change.value, self.value
+        if _number(v) and _number(mine) and self.side != "exact":
+            return v >= mine if self.side == "up" else v <= mine
+        return v == mine and type(v) is type(mine)
 
 
 @dataclass(frozen=True)
@@ -130,9 +129,9 @@ class Divides:
     partner: str
     name_divides: bool
 
-    def holds(self, ints: dict[str, Value]) -> bool:
+    def holds(self, ints: Mapping[str, Value]) -> bool:
         a, b = ints.get(self.name), ints.get(self.partner)
-        if not a or not b:
+        if not (_number(a) and _number(b)) or not a or not b:
             return True   # the partner is gone from the file: nothing left to break
         return b % a == 0 if self.name_divides else a % b == 0
 
@@ -151,40 +150,20 @@ class Crashes:
         for rule in self.divides:
             if any(ch.where == (rule.path, rule.name) for ch in changes):
                 after: dict[str, Value] = {**ints.get(rule.path, {}),
-                         **{ch.constant.name: ch.value for ch in changes
-                            if ch.constant.path == rule.path}}
+                         **{ch.param.name: ch.value for ch in changes
+                            if ch.param.path == rule.path}}
                 if not rule.holds(after):
                     return False
         return True
 
 
-def constants(path: str, text: str) -> list[Constant]:
-    """UPPER_CASE literals, one statement a line; `# autolab: fixed` on the line opts out."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return []
-    found = []
-    lines = [node.lineno for node in tree.body]
-    for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name) and node.targets[0].id.isupper()
-                and isinstance(node.value, ast.Constant)
-                and isinstance(node.value.value, (bool, int, float))
-                and node.lineno == node.end_lineno and lines.count(node.lineno) == 1
-                and FIXED not in text.splitlines()[node.lineno - 1]):
-            found.append(Constant(path, node.targets[0].id, node.value.value, node.lineno - 1))
-    return found
-
-
-def all_constants(files: dict[str, str]) -> list[Constant]:
-    return [c for path, text in sorted(files.items()) if path.endswith(".py")
-            for c in constants(path, text)]
-
-
-def moves(c: Constant) -> list[Value]:
+def moves(c: Param) -> list[Value]:
     """Ring 0 of the schedule: the first steps tried on a constant."""
     v = c.value
+    if isinstance(v, tuple):
+        return [_tuple(v, 2.0), _tuple(v, 0.5)]
+    if isinstance(v, str):
+        return []
     if isinstance(v, bool):
         return [not v]
     if isinstance(v, int):
@@ -201,15 +180,38 @@ def moves(c: Constant) -> list[Value]:
     return [_num(v * 2), _num(v / 2)]
 
 
-def steps(c: Constant) -> list[tuple[int, Value]]:
+def steps(c: Param) -> list[tuple[int, Value]]:
     """The whole schedule as (ring, value), nearest first, each valid value once."""
+    if c.choices:
+        return _choice_steps(c)
     rings = [moves(c)] + [_scaled(c.value, f) for f in FACTORS]
     out: dict[Value, int] = {}
     for ring, values in enumerate(rings):
         for w in values:
-            if valid(c.value, w):
+            if valid(c.value, w) and _within(c, w):
                 out.setdefault(w, ring)
     return [(ring, w) for w, ring in out.items()]
+
+
+def _choice_steps(c: Param) -> list[tuple[int, Value]]:
+    """A listed setting's other choices, its neighbours in the list first."""
+    choices = list(dict.fromkeys(c.choices))
+    here = choices.index(c.value) if c.value in choices else None
+    ranked = [(abs(i - here) - 1 if here is not None else 0, w) for i, w in enumerate(choices)
+              if w != c.value]
+    return sorted(ranked, key=lambda t: t[0])
+
+
+def _within(c: Param, w: Value) -> bool:
+    """Inside the `min`/`max` bound of [tool.autolab.params], every number of a tuple too."""
+    numbers = w if isinstance(w, tuple) else (w,) if _number(w) else ()
+    return all((c.low is None or x >= c.low) and (c.high is None or x <= c.high)
+               for x in numbers)
+
+
+def _tuple(v: tuple, f: float) -> tuple:
+    """A tuple of numbers scaled as one: ints stay ints, zeros stay zero."""
+    return tuple(round(x * f) if isinstance(x, int) else _num(x * f) for x in v)
 
 
 def _num(x: float) -> float:
@@ -218,7 +220,9 @@ def _num(x: float) -> float:
 
 def _scaled(v: Value, f: float) -> list[Value]:
     """One step by factor f each way, on the scale moves() steps by 2."""
-    if isinstance(v, bool):
+    if isinstance(v, tuple):
+        return [_tuple(v, f), _tuple(v, 1 / f)]
+    if isinstance(v, (bool, str)):
         return []
     if isinstance(v, int):
         base = v or 1   # from zero the steps go 1, 2 (ring 0), then 4, 8, 16
@@ -245,40 +249,72 @@ def valid(v: Value, w: Value) -> bool:
     near 1): a size never reaches 0 or goes negative, a momentum never passes 1."""
     if type(w) is not type(v) or w == v:
         return False
-    if isinstance(v, bool):
+    if isinstance(v, tuple) and isinstance(w, tuple):   # each number on its side of zero
+        return len(w) == len(v) and all(x == y == 0 or (x != 0 and valid(x, y))
+                                        for x, y in zip(v, w, strict=True))
+    if not (_number(v) and _number(w)):   # a bool or a string: any other value
         return True
     if not math.isfinite(w) or (w < 0 if v >= 0 else w >= 0) or (v >= 0 and w == 0):
         return False
     return not (isinstance(v, float) and 0.5 < v < 1.0 and w >= 1.0)
 
 
-def rewrite(text: str, c: Constant, value) -> str:
-    lines = text.splitlines(keepends=True)
-    old = lines[c.line]
-    head, _, rest = old.partition("=")
-    comment = rest[rest.index("#"):].rstrip("\n") if "#" in rest else ""
-    new = f"{head.rstrip()} = {value!r}" + (f"  {comment}" if comment else "")
-    lines[c.line] = new + ("\n" if old.endswith("\n") else "")
-    return "".join(lines)
-
-
 def diff_of(files: dict[str, str], changes: tuple[Change, ...]) -> str:
     """One diff making every change, file by file in path order (git apply takes them joined)."""
     out = []
-    for path in sorted({ch.constant.path for ch in changes}):
-        text = new = files[path]
-        for ch in changes:
-            if ch.constant.path == path:
-                new = rewrite(new, ch.constant, ch.value)
-        out.append(unified_diff(path, text, new))
+    for path in sorted({ch.param.path for ch in changes}):
+        new = params.rewrite(files[path], [(ch.param, ch.value) for ch in changes
+                                           if ch.param.path == path])
+        out.append(unified_diff(path, files[path], new))
     return "".join(out)
 
 
 def _direction(old, new) -> str:
-    return "flip" if isinstance(old, bool) else ("up" if new > old else "down")
+    if isinstance(old, tuple) and isinstance(new, tuple):
+        return "up" if max(map(abs, new)) > max(map(abs, old)) else "down"
+    if not (_number(old) and _number(new)):
+        return "flip" if isinstance(old, bool) else f"to {new!r}"
+    return "up" if new > old else "down"
 
 
-def _number(v) -> bool:
+def changed(diff: str, found: list[Param], files: dict[str, str]):
+    """(path, name, old, new) when the diff sets exactly one of the settings found now, else
+    None. The one changed line is matched by the text around the setting's literal, so a
+    setting moved since, or changed by another keep, is still recognised."""
+    lines = diff.splitlines()
+    removed = [ln[1:] for ln in lines if ln.startswith("-") and not ln.startswith("---")]
+    added = [ln[1:] for ln in lines if ln.startswith("+") and not ln.startswith("+++")]
+    paths = [ln[6:] for ln in lines if ln.startswith("+++ b/")]
+    if len(removed) != 1 or len(added) != 1 or len(paths) != 1:
+        return None
+    hits = []
+    for p in found:
+        if p.path != paths[0] or p.start >= p.end:
+            continue
+        before, after = _around(p, files[p.path])
+        values = []
+        for line in (removed[0], added[0]):
+            if (len(line) <= len(before) + len(after) or not line.startswith(before)
+                    or not line.endswith(after)):
+                break
+            try:
+                values.append(p.read(line[len(before):len(line) - len(after)]))
+            except ValueError:
+                break
+        if len(values) == 2 and values[0] != values[1]:
+            hits.append((p.path, p.name, *values))
+    # an UPPER_CASE line the sweep wrote before settings had positions
+    return hits[0] if len(hits) == 1 else None if hits else admit.single_assignment(diff)
+
+
+def _around(p: Param, text: str) -> tuple[str, str]:
+    """The text of the setting's line before and after its literal."""
+    line_start = text.rfind("\n", 0, p.start) + 1
+    line_end = text.find("\n", p.end)
+    return text[line_start:p.start], text[p.end:line_end if line_end >= 0 else len(text)]
+
+
+def _number(v) -> TypeGuard[int | float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -288,37 +324,53 @@ class SweepAgent(BaseAgent):
     def propose(self, context: Context) -> list[Proposal]:
         if context.idea:
             return [self.assignment(context, context.idea)]
-        found = all_constants(context.files)
+        discovery = params.discover(context.config, context.files)
+        found = list(discovery.params)
+        self.exhausted = "" if any(steps(c) for c in found) else \
+            f"the sweep agent stops: {discovery.describe()}"
+        single = _reader(found, context.files)
         ints = _ints(found)
-        crashes = _crashes(context.history, ints)
-        candidates = (self._singles(context, found, crashes, ints)
-                      + self._pairs(context, found, crashes, ints))
+        crashes = _crashes(context.history, ints, single)
+        candidates = (self._singles(context, found, crashes, ints, single)
+                      + self._pairs(context, found, crashes, ints, single))
         rng = random.Random(context.parent_sha)
         rng.shuffle(candidates)   # ties broken differently on every parent, reproducibly
         candidates.sort(key=lambda t: (-t.score, t.ring, -sum(t.gains)))
-        return [self._proposal(context, cand) for cand in _pick(candidates, context.slots)]
+
+        def fresh(cand: Candidate) -> bool:
+            # a setting admission cannot read as NAME=value is known tried by its diff alone
+            return len(cand.changes) > 1 or not admit.keys(
+                context.parent_sha, diff_of(context.files, cand.changes)) & context.tried
+
+        picked = _pick(candidates, context.slots, fresh)
+        if found and not picked and not self.exhausted:
+            names = ", ".join(c.name for c in found)
+            self.exhausted = (f"the sweep agent has no untried step left on this parent for "
+                              f"the settings it found ({names}); stopping early")
+        return [self._proposal(context, cand) for cand in picked]
 
     def assignment(self, context: Context, idea: str) -> Proposal:
         """`NAME=value` from a person: applied as given."""
         name, sep, raw = idea.partition("=")
         name = name.strip()
-        found = {c.name: c for c in all_constants(context.files)}
-        if not sep or name not in found:
-            names = ", ".join(sorted(found)) or "none found"
+        found = params.discover(context.config, context.files).params
+        hits = [c for c in found if c.name == name] or [c for c in found if name in c.names()]
+        if not sep or len(hits) != 1:
+            names = ", ".join(c.name for c in found) or "none found"
             raise UserError(f"try {idea!r}: the sweep agent takes NAME=value for one of the "
-                            f"editable constants ({names})")
+                            f"editable settings ({names})")
         try:
             value = ast.literal_eval(raw.strip())
         except (ValueError, SyntaxError):
             raise UserError(f"try {idea!r}: {raw.strip()!r} is not a Python literal "
                             f"(write e.g. {name}=0.006 or {name}=True)") from None
-        candidate = Candidate((Change(found[name], value),), 0.0, 0)
+        candidate = Candidate((Change(hits[0], value),), 0.0, 0)
         return self._proposal(context, candidate, source="human")
 
-    def _singles(self, context: Context, found: list[Constant], crashes: Crashes,
-                 ints: dict[str, dict[str, int]]) -> list[Candidate]:
-        learned = self._learned(context)
-        undoing = _undoing(context.history)
+    def _singles(self, context: Context, found: list[Param], crashes: Crashes,
+                 ints: dict[str, dict[str, int]], single: Reader) -> list[Candidate]:
+        learned = self._learned(context, single)
+        undoing = _undoing(context.history, single)
         out = []
         for c in found:
             for ring, value in steps(c):
@@ -332,15 +384,15 @@ class SweepAgent(BaseAgent):
         return out
 
     @staticmethod
-    def _pairs(context: Context, found: list[Constant], crashes: Crashes,
-               ints: dict[str, dict[str, int]]) -> list[Candidate]:
+    def _pairs(context: Context, found: list[Param], crashes: Crashes,
+               ints: dict[str, dict[str, int]], single: Reader) -> list[Candidate]:
         out = []
-        near = _near_misses(context, found)
+        near = _near_misses(context, found, single)
         for (gain_a, a), (gain_b, b) in itertools.combinations(near, 2):
             if a.where == b.where:
                 continue
             ordered = sorted([(gain_a, a), (gain_b, b)],
-                             key=lambda t: (t[1].constant.path, t[1].constant.line))
+                             key=lambda t: (t[1].param.path, t[1].param.start))
             changes = tuple(ch for _g, ch in ordered)
             if not crashes.allow(changes, ints):
                 continue
@@ -350,8 +402,8 @@ class SweepAgent(BaseAgent):
         return out
 
     def _proposal(self, context: Context, cand: Candidate, source: str = "sweep") -> Proposal:
-        parts = " and ".join(f"{ch.constant.name} from {ch.constant.value!r} to {ch.value!r} "
-                             f"in {ch.constant.path}" for ch in cand.changes)
+        parts = " and ".join(f"{ch.param.name} from {ch.param.value!r} to {ch.value!r} "
+                             f"in {ch.param.path}" for ch in cand.changes)
         return Proposal(
             role="sweep", hypothesis=f"Set {parts}.",
             rationale=_why(cand, context.config.metric), expected_delta=0.0,
@@ -359,12 +411,12 @@ class SweepAgent(BaseAgent):
             parent_sha=context.parent_sha, parent_trial=context.parent_trial, source=source)
 
     @staticmethod
-    def _learned(context: Context) -> dict[tuple[str, str], float]:
+    def _learned(context: Context, single: Reader) -> dict[tuple[str, str], float]:
         """How much each (constant, direction) helped so far: + for gains, - for losses."""
         config = context.config
         score: dict[tuple[str, str], float] = {}
         for row in context.history:
-            change = admit.single_assignment(row.diff)
+            change = single(row.diff)
             if not change:
                 continue
             _path, name, old, new = change
@@ -382,9 +434,17 @@ class SweepAgent(BaseAgent):
         return score
 
 
+Reader = Callable[[str], tuple | None]
+
+
+def _reader(found: list[Param], files: dict[str, str]) -> Reader:
+    """`changed` against this parent's settings, each diff read once."""
+    return functools.lru_cache(maxsize=None)(lambda diff: changed(diff, found, files))
+
+
 def _why(cand: Candidate, metric: str) -> str:
     if len(cand.changes) > 1:
-        alone = ", ".join(f"{ch.constant.name} {g:+.3g}"
+        alone = ", ".join(f"{ch.param.name} {g:+.3g}"
                           for ch, g in zip(cand.changes, cand.gains, strict=True))
         return (f"each change came close to the best alone (gain in {metric}: {alone}); "
                 f"together they may clear the bar")
@@ -397,32 +457,36 @@ def _why(cand: Candidate, metric: str) -> str:
     return "not explored yet on this parent"
 
 
-def _undoing(history: tuple[LedgerRow, ...]) -> set[tuple[str, str, Value, Value]]:
+def _undoing(history: tuple[LedgerRow, ...], single: Reader) -> set[tuple[str, str, Value, Value]]:
     """(path, name, kept value, value it replaced) of every kept single change: its keep
     showed the old value worse, so stepping back to it is no experiment."""
     out = set()
     for row in history:
-        if row.status == "keep" and (change := admit.single_assignment(row.diff)):
+        if row.status == "keep" and (change := single(row.diff)):
             path, name, old, new = change
             out.add((path, name, new, old))
     return out
 
 
-def _pick(candidates: list[Candidate], slots: int) -> list[Candidate]:
-    """Best first, one per constant while that lasts; the slots left go to the next best."""
+def _pick(candidates: list[Candidate], slots: int,
+          fresh: Callable[[Candidate], bool]) -> list[Candidate]:
+    """Best first, one per constant while that lasts; the slots left go to the next best.
+    Only `fresh` ones, asked lazily: it costs a diff."""
     picked: list[Candidate] = []
+    later: list[Candidate] = []
     taken: set[tuple[str, str]] = set()
     for cand in candidates:
         if len(picked) == slots:
             return picked
-        if not cand.wheres & taken:
+        if cand.wheres & taken:
+            later.append(cand)
+        elif fresh(cand):
             picked.append(cand)
             taken |= cand.wheres
-    rest = [cand for cand in candidates if cand not in picked]
-    return picked + rest[:slots - len(picked)]
+    return picked + [cand for cand in later if fresh(cand)][:slots - len(picked)]
 
 
-def _ints(found: list[Constant]) -> dict[str, dict[str, int]]:
+def _ints(found: list[Param]) -> dict[str, dict[str, int]]:
     """path -> NAME -> value of the int constants (not bools): what divisibility is read on."""
     out: dict[str, dict[str, int]] = {}
     for c in found:
@@ -431,21 +495,22 @@ def _ints(found: list[Constant]) -> dict[str, dict[str, int]]:
     return out
 
 
-def _crashes(history: tuple[LedgerRow, ...], ints: dict[str, dict[str, int]]) -> Crashes:
+def _crashes(history: tuple[LedgerRow, ...], ints: dict[str, dict[str, int]],
+             single: Reader) -> Crashes:
     """The regions single changes crashed in, on any parent (see the module docstring)."""
     regions, divides = [], []
     for row in history:
-        change = admit.single_assignment(row.diff) if row.status in CAUSED else None
+        change = single(row.diff) if row.status in CAUSED else None
         if not change:
             continue
         path, name, old, new = change
-        if isinstance(old, bool) and isinstance(new, bool):
-            regions.append(Region(path, name, new, "exact"))
-        elif _number(old) and _number(new) and old != new:
+        if _number(old) and _number(new) and old != new:
             found = _divisibility(path, name, old, new, ints.get(path, {}))
             divides += found
             side = "exact" if found else "up" if new > old else "down"
             regions.append(Region(path, name, new, side))
+        elif type(old) is type(new):   # a flipped bool, a string, a scaled tuple: it alone
+            regions.append(Region(path, name, new, "exact"))
     return Crashes(tuple(regions), tuple(dict.fromkeys(divides)))
 
 
@@ -462,7 +527,8 @@ def _divisibility(path: str, name: str, old, new, ints: dict[str, int]) -> list[
                        for partner, p in partners if old % p == 0 and new % p]
 
 
-def _near_misses(context: Context, found: list[Constant]) -> list[tuple[float, Change]]:
+def _near_misses(context: Context, found: list[Param],
+                 single: Reader) -> list[tuple[float, Change]]:
     """(gain, change) of the single changes that came close, re-based on this parent,
     closest first; at most NEAR_MISSES."""
     config = context.config
@@ -470,7 +536,7 @@ def _near_misses(context: Context, found: list[Constant]) -> list[tuple[float, C
     by_where = {(c.path, c.name): c for c in found}
     best: dict[Change, float] = {}
     for row in context.history:
-        change = admit.single_assignment(row.diff)
+        change = single(row.diff)
         if not change or row.status not in ("keep", "discard") or row.delta_vs_best is None:
             continue
         gain = config.better(row.delta_vs_best, 0.0)
@@ -486,12 +552,14 @@ def _near_misses(context: Context, found: list[Constant]) -> list[tuple[float, C
     return [(gain, ch) for ch, gain in ranked]
 
 
-def _rebase(c: Constant, old, new, kept: bool):
+def _rebase(c: Param, old, new, kept: bool):
     """The near miss old -> new as a change of `c` now, or None where it no longer fits."""
     if type(old) is not type(c.value) or type(new) is not type(c.value):
         return None
     if c.value == old:
         return new if valid(c.value, new) else None
+    if not (_number(old) and _number(new)):
+        return None
     if not (kept and c.value == new and _number(new)) or old == 0:
         return None
     # the kept step is in the parent already: take it once more

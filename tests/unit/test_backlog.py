@@ -46,6 +46,8 @@ def test_next_open_skips_prose_for_an_agent_that_edits_constants(tmp_path):
     assert backlog.next_open(free_text=False).text == "WIDTH = 8"
     backlog.link("idea:2", "t0001")
     assert backlog.next_open(free_text=False) is None
+    backlog.add("model.n_layer=6")   # any setting the sweep finds, by its name
+    assert backlog.next_open(free_text=False).text == "model.n_layer=6"
 
 
 def test_an_empty_idea_is_refused(tmp_path):

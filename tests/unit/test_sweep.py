@@ -9,23 +9,32 @@ from pathlib import Path
 import pytest
 from conftest import git, make_lab
 
-from autolab import admit
+from autolab import admit, params
 from autolab.agents.base import Context, unified_diff
-from autolab.agents.sweep import (
-    Constant,
-    SweepAgent,
-    constants,
-    moves,
-    rewrite,
-    steps,
-    valid,
-)
-from autolab.config import load
+from autolab.agents.sweep import SweepAgent, moves, steps, valid
+from autolab.config import load, parse
 from autolab.errors import UserError
 from autolab.gitops import Repo
+from autolab.params import Param
 from autolab.records import LedgerRow, Proposal, ScoreRow
 
 TRAIN = "train/train.py"
+PLAIN = parse({"objective": "o", "metric": "m", "direction": "minimize", "train_command": "t",
+               "evaluate_command": "e", "editable": ["**"], "frozen": []}, "pyproject.toml")
+
+
+def constants(path: str, text: str) -> list[Param]:
+    """The settings the sweep sees in one file, with no [tool.autolab.params]."""
+    return list(params.discover(PLAIN, {path: text}).params)
+
+
+def Constant(path: str, name: str, value, line: int) -> Param:   # noqa: N802 (the old name)
+    return Param(name=name, path=path, line=line + 1, kind="constant", value=value, start=0,
+                 end=0, base=name)
+
+
+def rewrite(text: str, c: Param, value) -> str:
+    return c.rewrite(text, value)
 
 SOURCE = '''\
 """doc"""
@@ -71,10 +80,13 @@ def applies(root, diff: str) -> bool:
 
 # reading and moving constants -------------------------------------------------
 
-def test_constants_reads_numbers_and_bools_only():
+def test_constants_reads_single_literals_at_module_level():
     found = {c.name: (c.value, c.line) for c in constants("t.py", SOURCE)}
-    assert found == {"LR": (0.04, 2), "WIDTH": (4, 3), "USE_NORM": (False, 4),
-                     "ZERO": (0.0, 5)}
+    # not SUM (an expression), INNER (inside a function) nor `lower`: in a file that names its
+    # settings in UPPER_CASE, lowercase names are its variables
+    assert found == {"LR": (0.04, 3), "WIDTH": (4, 4), "USE_NORM": (False, 5),
+                     "ZERO": (0.0, 6), "NAME": ("gpt", 7), "NEG": (-3, 9), "PAIR": ((1, 2), 11),
+                     "LONG": (7, 13)}
     assert isinstance(found["WIDTH"][0], int) and isinstance(found["USE_NORM"][0], bool)
 
 
@@ -97,7 +109,7 @@ def test_moves(value, expected):
 def test_rewrite_keeps_comment_and_other_lines():
     c = next(c for c in constants("t.py", SOURCE) if c.name == "LR")
     out = rewrite(SOURCE, c, 0.08)
-    assert out.splitlines()[2] == "LR = 0.08  # edit these directly"
+    assert out.splitlines()[2] == "LR = 0.08          # edit these directly"   # byte for byte
     assert [ln for i, ln in enumerate(out.splitlines()) if i != 2] == \
         [ln for i, ln in enumerate(SOURCE.splitlines()) if i != 2]
     assert constants("t.py", out)[0].value == 0.08
@@ -109,10 +121,11 @@ def test_rewrite_last_line_without_newline():
     assert rewrite(text, c, 0.2) == "BATCH = 32\nWARMUP = 0.2"
 
 
-def test_constants_sharing_a_line_are_not_offered():
-    # a line-based rewrite could not change one of them without touching the other
+def test_constants_sharing_a_line_are_changed_one_at_a_time():
     text = "A = 1; B = 2\nC = 3\n"
-    assert [c.name for c in constants("x.py", text)] == ["C"]
+    found = {c.name: c for c in constants("x.py", text)}
+    assert list(found) == ["A", "B", "C"]
+    assert rewrite(text, found["B"], 4) == "A = 1; B = 4\nC = 3\n"
 
 
 # proposing --------------------------------------------------------------------
@@ -162,7 +175,11 @@ def test_never_proposes_a_tried_value(lab):
 
 def test_everything_tried_proposes_nothing(lab):
     ctx = context(lab)
-    assert SweepAgent().propose(context(lab, tried=value_keys(ctx, schedule(ctx)))) == []
+    agent = SweepAgent()
+    assert agent.propose(context(lab, tried=value_keys(ctx, schedule(ctx)))) == []
+    assert agent.exhausted == ("the sweep agent has no untried step left on this parent for the "
+                               "settings it found (BATCH, WARMUP, LR, WIDTH, DEPTH, USE_NORM); "
+                               "stopping early")
 
 
 def drain(ctx: Context, rounds: int, slots: int = 1) -> list[Proposal]:
