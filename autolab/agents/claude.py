@@ -17,6 +17,7 @@ Its place in the whole: ARCHITECTURE.md, "Contracts".
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -82,6 +83,9 @@ FORCED_TOOL_OK = frozenset({
     "claude-opus-4-8", "claude-opus-5", "claude-sonnet-4-0", "claude-sonnet-4-20250514",
     "claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "claude-sonnet-4-6", "claude-sonnet-5",
     "claude-haiku-4-5", "claude-haiku-4-5-20251001", "claude-fable-5", "claude-mythos-5"})
+# a request's prompt in tokens is at most its JSON's characters over this: it errs high for
+# English and code, also on the newer tokenizer that counts about 30% more tokens
+CHARS_PER_TOKEN = 2.5
 # multiples of the input price (5-minute cache); newer models read the cache for less,
 # so these err on the dear side
 CACHE_WRITE, CACHE_READ = 1.25, 0.1
@@ -302,15 +306,22 @@ class ClaudeAgent(BaseAgent):
         spend = self.spend
         assert spend is not None, "propose() makes the counter before any call"
         response, totals = None, (0, 0, 0.0)
+        tools = [tool_schema(names)]
+        prompt = len(json.dumps([system, messages, tools])) / CHARS_PER_TOKEN
         for limit in (MAX_TOKENS, RETRY_MAX_TOKENS):
-            if response is not None and spend.left() <= 0:
-                self.exhausted = f"the run's budget is spent: {spend.line()}; stopping"
+            per_in, per_out = self._rates(context.config.agent, model, prompt)
+            worst = (prompt * per_in * CACHE_WRITE + limit * per_out) / 1e6
+            spend.agent_call_usd = worst    # the runner keeps room for it
+            if spend.left() < worst:
+                self.exhausted = (f"the run's budget has no room for one more Claude call at "
+                                  f"its worst (${worst:.4f}: about {prompt:,.0f} prompt tokens, "
+                                  f"max_tokens={limit}): {spend.line()}; stopping")
                 break
             try:
                 # the SDK's TypedDict overloads cannot see that these plain dicts match them
                 answer = self.client.messages.create(  # type: ignore[call-overload]
                     model=model, max_tokens=limit, system=system, messages=messages,
-                    tools=[tool_schema(names)], tool_choice=tool_choice(model))
+                    tools=tools, tool_choice=tool_choice(model))
             except anthropic.AuthenticationError as exc:
                 raise UserError(f"the Anthropic API refused the key in ANTHROPIC_API_KEY "
                                 f"({exc.status_code}); check it") from None
@@ -342,25 +353,29 @@ class ClaudeAgent(BaseAgent):
         spent = (proposal.tokens_in, proposal.tokens_out, proposal.cost_usd)
         return self._ask(context, proposal.role, system, messages, proposal.source, spent)
 
+    @staticmethod
+    def _rates(agent: AgentConfig, model: str, prompt_tokens: float) -> tuple[float, float]:
+        """USD per million (input, output) tokens of one request of `prompt_tokens`: the
+        config's, else the table's (its long-prompt rate past the threshold), else the
+        dearest current model's."""
+        threshold, long_price = LONG_PROMPT.get(model, (0, None))
+        if long_price and not agent.usd_per_mtok_input and prompt_tokens > threshold:
+            return long_price
+        return price(model, agent) or DEAREST
+
     def _charge(self, agent: AgentConfig, model: str, usage) -> tuple[int, int, float]:
         """(input tokens incl. cache reads and writes, output tokens, USD); adds to the run."""
         read = usage.cache_read_input_tokens or 0
         write = usage.cache_creation_input_tokens or 0
         spend = self.spend
         assert spend is not None, "propose() makes the counter before any call"
-        per = price(model, agent)
-        threshold, long_price = LONG_PROMPT.get(model, (0, None))
-        if long_price and not agent.usd_per_mtok_input and \
-                usage.input_tokens + read + write > threshold:
-            per = long_price
-        if per is None:
-            per = DEAREST
+        if price(model, agent) is None:
             spend.note_once(
                 f"{model} is not in the Claude price table of {PRICES_DATE}: priced as the "
-                f"dearest current model (${per[0]:g}/${per[1]:g} per million input/output "
+                f"dearest current model (${DEAREST[0]:g}/${DEAREST[1]:g} per million input/output "
                 "tokens) so max_usd errs safe; set usd_per_mtok_input and usd_per_mtok_output "
                 "in [tool.autolab.agent] to its price")
-        per_in, per_out = per
+        per_in, per_out = self._rates(agent, model, usage.input_tokens + read + write)
         cost = (usage.input_tokens * per_in + write * per_in * CACHE_WRITE
                 + read * per_in * CACHE_READ + usage.output_tokens * per_out) / 1e6
         spend.agent_usd += cost

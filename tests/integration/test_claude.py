@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import anthropic
@@ -161,14 +162,25 @@ def test_a_429_is_retried_by_the_sdk(lab):
 
 
 def test_the_usd_cap_stops_the_run_cleanly(lab):
-    configure(lab, "\n[tool.autolab.budget]\nmax_usd = 0.01\n")
+    # $1 and $10 per million tokens: one call at its worst is max_tokens x $10 (8192 of
+    # them, $0.0819) plus its prompt, written to the cache at $1.25 per million
+    configure(lab, "\n[tool.autolab.budget]\nmax_usd = 0.09\n[tool.autolab.agent]\n"
+              "usd_per_mtok_input = 1.0\nusd_per_mtok_output = 10.0\n")
     api = ScriptedAPI(answer(), answer(hypothesis="never asked"))
     log = io.StringIO()
     rows = run(lab, api, 3, log=log)
     assert list(rows) == ["t0001"] and len(api.requests) == 1  # one call spent the budget
-    spent = f"${cost(USAGE):.4f}"
-    assert (f"the run's budget is spent: {spent} of max_usd=0.01: agent {spent} (tokens) + "
-            "runner $0.0000 (compute); stopping") in log.getvalue()
+    first = api.requests[0]
+    prompt = len(json.dumps([first["system"], first["messages"], first["tools"]])) / 2.5
+    worst = (prompt * 1.25 + 8192 * 10) / 1e6
+    spent = (1000 + 3000 * 1.25 + 500 * 0.1 + 200 * 10) / 1e6
+    assert worst <= 0.09                        # the first call fit at its worst
+    said = " ".join(log.getvalue().split())
+    stop = re.search(r"the run's budget has no room for one more Claude call at its worst "
+                     r"\(\$(0\.\d{4}): about [\d,]+ prompt tokens, max_tokens=8192\): "
+                     rf"\${spent:.4f} of max_usd=0\.09: agent \${spent:.4f} \(tokens\) \+ "
+                     r"runner \$0\.0000 \(compute\); stopping", said)
+    assert stop and float(stop.group(1)) > 0.09 - spent, said    # the second did not
 
 
 def test_a_refusal_is_a_rejected_row_with_its_text(lab):
