@@ -192,15 +192,18 @@ class ModalRunner(BaseRunner):
         return sum(self.rate.usd(0.0, self.prepare_worst_s)) if pending else 0.0
 
     def out_of_budget(self, jobs: int = 1) -> str:
-        """Why `jobs` more could pass a cap, counting in-flight jobs at their worst, the data
-        preparation while it may run, and the agent's next call; or ""."""
+        """Why a new trial's `jobs` could pass a cap, counting in-flight jobs at their worst,
+        the data preparation while it may run, and the agent's call that proposes it; or ""."""
+        return self.over(jobs, self.prepare_usd() + self.spend.agent_call_usd)
+
+    def over(self, jobs: int, extra: float) -> str:
+        """Why `jobs` more and `extra` USD could pass a cap, or ""."""
         budget = self.config.budget
         committed = self.spent_s + sum(self.reserved.values()) + jobs * self.worst_s
         if budget.max_gpu_hours and self.gpus and \
                 committed * self.gpus / 3600 > budget.max_gpu_hours:
             return (f"budget: {jobs} more job(s) could pass max_gpu_hours="
                     f"{budget.max_gpu_hours:g} (spent {self.spent_s * self.gpus / 3600:.3f})")
-        extra = self.prepare_usd() + self.spend.agent_call_usd
         if jobs * self.usd(self.worst_s) + extra > self.spend.left():
             held = (f" + ${extra:.2f} for the data preparation and the agent's next call"
                     if extra else "")
@@ -211,7 +214,7 @@ class ModalRunner(BaseRunner):
 
     # Runner ------------------------------------------------------------------
     def submit(self, job: Job) -> Pending:
-        stop = self.out_of_budget()
+        stop = self.over(1, self.prepare_usd(job.eval_sha))
         if stop:
             raise BudgetExhausted(f"{self.lab.where}: {stop}; raise [tool.autolab.budget] "
                                   "to go on")
