@@ -145,21 +145,6 @@ def test_the_declared_modal_floor_is_the_one_the_app_needs():
     modal_app.check_version(modal.__version__)
 
 
-def test_the_readme_worked_example_is_what_the_runner_computes(lab):
-    from autolab.runners.modal import Rate
-
-    cfg = with_runner(config.load(lab).config, gpu="H100")
-    spec = modal_app.Spec.of(dataclasses.replace(cfg, timeout_seconds=240), 1)
-    rate = Rate.of(cfg.runner, spec, "x")
-    assert rate.gpu + rate.cpu == pytest.approx(4.2665, abs=1e-4)
-    gpu, cpu = rate.usd((65 + 20) + (10 + 20))
-    assert (round(gpu, 4), round(cpu, 4), round(gpu + cpu, 4)) == (0.1262, 0.0101, 0.1363)
-    worst = 2 * (modal_app.STARTUP_S + spec.timeout_s)
-    assert worst == 1200 and round(sum(rate.usd(worst)), 2) == 1.42
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert "$0.1262 of GPU\nplus $0.0101 of CPU and memory, $0.1363 in all" in readme
-
-
 def output_with(tmp_path, make) -> Path:
     out = tmp_path / "out"
     out.mkdir()
