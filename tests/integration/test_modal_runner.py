@@ -471,3 +471,19 @@ def test_a_trial_that_links_out_of_its_output_crashes_and_is_not_evaluated(tmp_p
     assert result.reason == ("the trial's output cannot go to the evaluation: weights.bin is "
                              "a link to /etc/passwd, outside AUTOLAB_OUT")
     assert cloud.spawned == [cloud.real.train]          # no evaluation of it
+
+
+def test_the_run_says_when_the_app_starts_and_the_data_is_prepared(tmp_path):
+    lab = spy_lab(tmp_path / "lab", runner={"gpu": "RTX-PRO-6000", "pip": ["numpy"]})
+    said: list[str] = []
+    runner = ModalRunner(lab, app=Cloud(lab, tmp_path / "volume").app,
+                         spend=Spend(say=said.append))
+    main = Repo(lab.root).rev("main")
+    runner.wait([runner.submit(job_at(lab, main, seed=0))])
+    runner.wait([runner.submit(job_at(lab, main, seed=1))])
+    starts = ["`runner.gpu` = 'RTX-PRO-6000' is not in the GPU price table",   # said once
+              "starting the Modal App (image: python", "Modal App started in ",
+              "preparing the data on Modal for evaluator ", "data ready in "]
+    assert len(said) == len(starts) and all(s in line for s, line in zip(starts, said,
+                                                                          strict=True)), said
+    assert "pip: numpy); building the image the first time can take minutes" in said[1]
