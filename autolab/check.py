@@ -13,17 +13,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from rich.console import Console
 
-from autolab import registry
-from autolab.agents import sweep
+from autolab import params, registry
 from autolab.config import Lab
 from autolab.doctor import Check, lab_itself
 from autolab.engine import Engine
 from autolab.gitops import Repo, glob_regex
 from autolab.integrity import manifest_at, watched
+from autolab.params import Param
 from autolab.progress import Progress
 from autolab.records import Job, RunResult
 
@@ -31,23 +30,11 @@ CHECK_ID = "check"
 CURVE_POINTS = 3
 
 
-@dataclass(frozen=True)
-class Parameter:
-    path: str
-    line: int        # 1-based
-    name: str
-    value: object
-
-
-def parameters(lab: Lab, files: dict[str, str]) -> tuple[list[Parameter], str]:
+def parameters(lab: Lab, files: dict[str, str]) -> tuple[tuple[Param, ...], str]:
     """What the agent can change in `files` (the editable files' text), and, when nothing,
-    one line on what it looked for and where. The lead rewires this to `params.discover`."""
-    found = [Parameter(c.path, c.line + 1, c.name, c.value)
-             for c in sweep.all_constants(files)]
-    looked = ", ".join(sorted(p for p in files if p.endswith(".py"))) or "no .py file"
-    return found, ("the sweep agent sees no parameter: it changes module-level UPPER_CASE "
-                   "int, float or bool literals written on one line, not marked `# autolab: "
-                   f"fixed`, in the editable .py files (looked in: {looked})")
+    one line on what it looked for and where."""
+    found = params.discover(lab, files)
+    return found.params, f"the sweep agent {found.describe()}"
 
 
 def checks(lab: Lab, say: Callable[[Check], None]) -> bool:

@@ -19,7 +19,7 @@ import git
 import pyarrow.compute as pc
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from autolab import config as config_mod
 from autolab import dashboard, importer, inputs, registry, scores
@@ -267,8 +267,10 @@ def import_(path, lab_dir, metric):
     repo = Repo(lab.root)
     done = importer.import_file(path, lab.config, repo, Ledger(repo, lab.home), metric)
     kept = len(done.rows) - done.added
+    as_text = importer.text_note(done.as_text)
     console.print(f"imported {done.added} of {len(done.rows)} rows from {escape(str(path))}"
-                  + (f" ({kept} already in the ledger)" if kept else ""), soft_wrap=True)
+                  + (f" ({kept} already in the ledger)" if kept else "")
+                  + (f"; {escape(as_text)}" if as_text else ""), soft_wrap=True)
     console.print(escape(importer.summary_line(done.source, done.rows, lab.config)),
                   soft_wrap=True)
 
@@ -315,13 +317,20 @@ def status(lab_dir, last, forge):
     else:
         console.print("no baseline yet: `autolab run` starts with it")
     for source, group in importer.by_source(rows).items():
-        console.print(escape(f"imported {importer.summary_line(source, group, lab.config)}"),
-                      soft_wrap=True)
-        kept = Table("kept path", "commit", "metric", "Δ", "hypothesis", box=None)
-        for r in importer.frontier(group, lab.config)[-last:]:
-            kept.add_row(r.trial_id, r.commit_sha[:7], f"{r.metric:.5g}",
-                         "–" if r.delta_vs_best is None else f"{r.delta_vs_best:+.4g}",
-                         escape(brief(r.hypothesis, 60)))
+        # wrapped, unlike the lines above: an imported history is read in any terminal
+        console.print(escape(f"imported {importer.summary_line(source, group, lab.config)}"))
+        cells = [(str(importer.row_number(r)), importer.label(r), f"{r.metric:.5g}",
+                  "–" if r.delta_vs_best is None else f"{r.delta_vs_best:+.4g}", r.hypothesis)
+                 for r in importer.frontier(group, lab.config)[-last:]]
+        # the short columns keep their width in a narrow terminal; the hypothesis gives way
+        kept = Table(*(Column(name, no_wrap=True, min_width=max(
+                         [len(name), *(len(c[i]) for c in cells)]), justify=side)
+                       for i, (name, side) in enumerate((("row", "right"), ("commit", "left"),
+                                                         ("metric", "left"), ("Δ", "left")))),
+                     Column("hypothesis", no_wrap=True, overflow="ellipsis"),
+                     box=None, title="kept path", title_justify="left")
+        for row in cells:
+            kept.add_row(*map(escape, row[:4]), escape(brief(row[4], 60)))
         console.print(kept)
     trials = [r for r in rows if r.status != BASELINE and not r.imported]
     counts: dict[str, int] = {}

@@ -4,7 +4,10 @@ Two shapes are read: karpathy/autoresearch's `results.tsv` (commit, the metric, 
 status keep|discard|crash, description), and the wider files its derivatives write (trial
 id, parent, role or specialist, hypothesis, expected delta, timings, notes...). Columns are
 found by name, any that are missing are left empty, and every column this module has no
-place for is kept in the row's `secondary` JSON, so nothing in the file is lost.
+place for is kept in the row's `secondary` JSON, so nothing in the file is lost. Only the
+metric column and the row structure can refuse a file: a cell that is not a number or a
+time where one is expected (an agent's `minus_0.0003` in `expected_delta`) is kept as text
+in `secondary` under its column's name, and the import line counts such cells.
 
 Imported rows carry `source = "import:<file name>"`: they are history, shown by
 `autolab status` and the dashboard, and never a verdict of this lab. The noise band, the
@@ -16,6 +19,7 @@ Its place in the whole: ARCHITECTURE.md, "Records and state".
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -70,6 +74,7 @@ class Imported:
     source: str
     rows: list[LedgerRow]
     added: int
+    as_text: dict[str, int] = dataclasses.field(default_factory=dict)   # per column
 
 
 def source_of(path: Path) -> str:
@@ -79,6 +84,12 @@ def source_of(path: Path) -> str:
 def read_rows(path: Path, config: Config, repo: Repo, metric: str | None = None
               ) -> list[LedgerRow]:
     """Every data row of the file as a ledger row; UserError on the first bad one."""
+    return _read(path, config, repo, metric)[0]
+
+
+def _read(path: Path, config: Config, repo: Repo, metric: str | None
+          ) -> tuple[list[LedgerRow], dict[str, int]]:
+    """The rows, and per column how many cells were kept as text instead of a number."""
     header, records = _read_tsv(path)
     metric_col = _metric_column(path, header, metric or config.metric)
     columns = _claim(header, metric_col)
@@ -89,6 +100,7 @@ def read_rows(path: Path, config: Config, repo: Repo, metric: str | None = None
     rows: list[LedgerRow] = []
     tip = ""    # the last kept row: where a file without parents branched from next
     best: float | None = None
+    as_text: dict[str, int] = {}
     for number, (line, raw) in enumerate(records, start=1):
         cell = _Cells(path, line, raw, columns)
         trial_id = f"import-{_slug(path)}-{number:05d}-{_digest(raw, header)}"
@@ -114,11 +126,13 @@ def read_rows(path: Path, config: Config, repo: Repo, metric: str | None = None
             expected_delta=cell.number("expected_delta"), metric=value,
             n_seeds=0 if value is None else 1,
             seed_metrics=json.dumps([] if value is None else [value]),
-            delta_vs_best=delta, secondary=json.dumps(_extras(raw, extra)),
+            delta_vs_best=delta, secondary=json.dumps({**_extras(raw, extra), **cell.texts}),
             flags="" if not commit or commit in commits else "commit not in this repository",
             started_at=started, ended_at=ended, wall_s=wall or 0.0,
             train_s=cell.number("train_s") or 0.0,
             slot=slots.get(cell.text("slot"), 0)))
+        for name in cell.texts:
+            as_text[name] = as_text.get(name, 0) + 1
         for key in (cell.text("trial"), commit):
             if key:
                 keys[key] = trial_id
@@ -126,7 +140,7 @@ def read_rows(path: Path, config: Config, repo: Repo, metric: str | None = None
             tip = trial_id
             if value is not None and (best is None or _better(config, value, best)):
                 best = value
-    return rows
+    return rows, as_text
 
 
 def import_file(path: Path, config: Config, repo: Repo, ledger: Ledger,
@@ -134,9 +148,34 @@ def import_file(path: Path, config: Config, repo: Repo, ledger: Ledger,
     """Read the whole file first, so a bad row stops the import before any row is written;
     ids are fixed by the file name, the row number and the row's content, so a second
     import of the same file appends nothing, and rows added to it since are appended."""
-    rows = read_rows(path, config, repo, metric)
+    rows, as_text = _read(path, config, repo, metric)
     added = ledger.append_many(rows, f"{len(rows)} rows from {source_of(path)}")
-    return Imported(source_of(path), rows, added)
+    return Imported(source_of(path), rows, added, as_text)
+
+
+def text_note(as_text: dict[str, int]) -> str:
+    """The import line's count of cells kept as text, or "" when there are none."""
+    if not as_text:
+        return ""
+    total = sum(as_text.values())
+    where = ", ".join(f"{name} {n}" for name, n in sorted(as_text.items()))
+    return (f"{total} cell{'s' * (total != 1)} that should be numbers or times kept as text "
+            f"in `secondary` ({where})")
+
+
+def row_number(row: LedgerRow) -> int:
+    """The row's number in its file (data rows from 1), read back from its trial id."""
+    found = re.search(r"-(\d{5,})-[0-9a-f]{6}$", row.trial_id)
+    return int(found.group(1)) if found else 0
+
+
+def label(row: LedgerRow) -> str:
+    """A short name for an imported row: a sha cut to 7, any other label whole, else its
+    row number."""
+    commit = row.commit_sha
+    if re.fullmatch(r"[0-9a-fA-F]{7,40}", commit):
+        return commit[:7]
+    return commit or f"row {row_number(row)}"
 
 
 def frontier(rows: list[LedgerRow], config: Config) -> list[LedgerRow]:
@@ -171,8 +210,8 @@ def summary_line(source: str, rows: list[LedgerRow], config: Config) -> str:
     if front:
         base, best = front[0], front[-1]
         steps = len(front) - 1
-        line += (f"; baseline {base.metric:.6g} ({_short(base)}), best {best.metric:.6g} "
-                 f"({_short(best)}) after {steps} kept improvement{'s' * (steps != 1)}")
+        line += (f"; baseline {base.metric:.6g} ({label(base)}), best {best.metric:.6g} "
+                 f"({label(best)}) after {steps} kept improvement{'s' * (steps != 1)}")
     return line
 
 
@@ -230,6 +269,7 @@ class _Cells:
     line: int
     raw: dict[str, str]
     columns: dict[str, str]
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)   # kept as text
 
     def text(self, field: str) -> str:
         return self.raw.get(self.columns.get(field, ""), "") or ""
@@ -242,6 +282,9 @@ class _Cells:
         try:
             return float(value)
         except ValueError:
+            if column:      # not the metric: the text is kept, the row is not refused
+                self.texts[name] = value
+                return None
             raise UserError(f"{self.path} line {self.line}: {name} is {value!r}, not a "
                             f"number; {FIX}") from None
 
@@ -253,8 +296,8 @@ class _Cells:
             when = (datetime.fromtimestamp(float(value), UTC)
                     if re.fullmatch(r"\d+(\.\d*)?", value) else datetime.fromisoformat(value))
         except ValueError:
-            raise UserError(f"{self.path} line {self.line}: {self.columns[field]} is "
-                            f"{value!r}, neither an ISO time nor epoch seconds; {FIX}") from None
+            self.texts[self.columns[field]] = value     # kept as text, like a number's
+            return ""
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)    # a bare time is taken as UTC, like utc_now()
         return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -316,6 +359,3 @@ def _seconds(stamp: str) -> float:
 def _better(config: Config, value: float, best: float) -> bool:
     return value < best if config.direction == "minimize" else value > best
 
-
-def _short(row: LedgerRow) -> str:
-    return row.commit_sha[:7] or row.trial_id

@@ -1,9 +1,10 @@
 """The run's money: one counter for the agent's tokens and the runner's compute.
 
 `[tool.autolab.budget].max_usd` caps the two together. The agent asks `left()` before
-each API call and the runner before each job, where it also holds every job in flight
-at its worst case until its billed cost replaces it; so however the spending is split,
-the run stops at the cap, not at twice it. `cli.build_loop` makes one and hands it to
+each API call, and makes it only if the call fits at its worst; the runner asks before
+each job, where it also holds every job in flight at its worst case until its billed
+cost replaces it, and keeps room for the agent's next call. So however the spending is
+split, the run stops at the cap, not at twice it. `cli.build_loop` makes one and hands it to
 both; an agent or runner made alone (as in tests) makes its own.
 
 Its place in the whole: ARCHITECTURE.md, "Contracts".
@@ -23,6 +24,9 @@ class Spend:
     agent_usd: float = 0.0                          # tokens, at the agent's price table
     compute_usd: float = 0.0                        # what the runner's finished jobs billed
     reserved: dict[object, float] = field(default_factory=dict)   # in flight, at worst
+    # the agent's next call at its worst, set by the agent: the runner starts a trial only
+    # while its jobs and this call both fit, so the call that proposes it is never refused
+    agent_call_usd: float = 0.0
     _said: set[str] = field(default_factory=set)
 
     @property

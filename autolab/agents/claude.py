@@ -1,20 +1,23 @@
 """The Claude agent: specialist roles that write one-change patches from the lineage.
 
-Each slot the planner gives a role becomes one Messages API call whose only
-possible answer is the `propose_change` tool (strict schema). The program and
-the script are a cached prefix; the lineage slice and the task follow. The SDK
-retries 429 and 5xx itself; what still fails stops the run cleanly, and so
-does the run's spending cap (autolab/spend.py, shared with the runner). An
-answer cut off at `max_tokens` is asked once more with a larger limit, and its
-edit is never applied; a refusal, a second cut-off or an empty answer is
-returned as a proposal with no diff, which admission records as a `rejected`
-row whose reason says why (a refusal's own text).
+Each slot the planner gives a role becomes one Messages API call with one tool,
+`propose_change` (strict schema): forced where the model accepts forced tool use,
+`auto` elsewhere (FORCED_TOOL_OK). The program and the script are a cached prefix;
+the lineage slice and the task follow. The SDK retries 429 and 5xx itself; what
+still fails stops the run cleanly with what happened (refused, not found, not
+allowed, failed after retries), and so does the run's spending cap
+(autolab/spend.py, shared with the runner). An answer cut off at `max_tokens` is
+asked once more with a larger limit, and its edit is never applied; a refusal, a
+second cut-off or an answer without the tool call is returned as a proposal with
+no diff, which admission records as a `rejected` row whose reason says why (a
+refusal's own text).
 
 Its place in the whole: ARCHITECTURE.md, "Contracts".
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -37,25 +40,52 @@ RETRY_MAX_TOKENS = 20_000
 MAX_RETRIES = 4          # the SDK's own backoff on 429, 5xx and dropped connections
 ATTEMPTS_PER_SLOT = 2    # a slot whose answer repeats a tried idea is asked once more
 TOOL = "propose_change"
-# USD per million tokens (input, output) by exact model id: Anthropic's list prices
-# (platform.claude.com/docs/en/about-claude/pricing) on PRICES_DATE. A model not here is
-# priced as the dearest, and the run says so once; `usd_per_mtok_input` and
-# `usd_per_mtok_output` in [tool.autolab.agent] override the table for `model`.
-PRICES_DATE = "2026-10-10"
+# USD per million tokens (input, output) by exact model id: Anthropic's list prices on
+# PRICES_DATE, from platform.claude.com/docs/en/about-claude/pricing and each model's overview
+# page (platform.claude.com/docs/en/models/<model>/overview). Every id of the installed SDK's
+# `anthropic.types.Model` is here (a test checks it), and so are the retired ids a lab may
+# still name. A model not here is priced as the dearest CURRENT one, and the run says so
+# once; `usd_per_mtok_input` and `usd_per_mtok_output` in [tool.autolab.agent] override the
+# table for `model`.
+PRICES_DATE = "2026-12-03"
 PRICES = {
-    **dict.fromkeys(("claude-opus-4-0", "claude-opus-4-20250514", "claude-opus-4-1",
-                     "claude-opus-4-1-20250805"), (15.0, 75.0)),
-    **dict.fromkeys(("claude-opus-4-5", "claude-opus-4-5-20251101", "claude-opus-4-6",
-                     "claude-opus-4-7", "claude-opus-4-8", "claude-opus-5"), (5.0, 25.0)),
-    "claude-opus-5-5": (4.0, 20.0),
+    **dict.fromkeys(("claude-fable-5-2", "claude-mythos-5-2"), (8.0, 40.0)),
     **dict.fromkeys(("claude-fable-5", "claude-fable-5-1", "claude-mythos-5",
                      "claude-mythos-5-1"), (10.0, 50.0)),
+    "claude-mythos-preview": (25.0, 125.0),
+    "claude-opus-5-5": (4.0, 20.0),
+    **dict.fromkeys(("claude-opus-4-5", "claude-opus-4-5-20251101", "claude-opus-4-6",
+                     "claude-opus-4-7", "claude-opus-4-8", "claude-opus-5"), (5.0, 25.0)),
+    **dict.fromkeys(("claude-opus-4-0", "claude-opus-4-20250514", "claude-opus-4-1",
+                     "claude-opus-4-1-20250805"), (15.0, 75.0)),
+    **dict.fromkeys(("claude-sonnet-5", "claude-sonnet-5-5"), (2.0, 10.0)),
     **dict.fromkeys(("claude-sonnet-4-0", "claude-sonnet-4-20250514", "claude-sonnet-4-5",
                      "claude-sonnet-4-5-20250929", "claude-sonnet-4-6"), (3.0, 15.0)),
-    **dict.fromkeys(("claude-sonnet-5", "claude-sonnet-5-5"), (2.0, 10.0)),
+    "claude-haiku-5-5": (0.10, 0.50),
     **dict.fromkeys(("claude-haiku-4-5", "claude-haiku-4-5-20251001"), (1.0, 5.0)),
 }
-DEAREST = max(PRICES.values(), key=lambda p: (p[1], p[0]))
+# a model billed at a higher rate once a request's prompt (cache reads and writes counted)
+# passes a threshold: (threshold in tokens, the higher prices)
+LONG_PROMPT = {"claude-haiku-5-5": (100_000, (0.50, 2.50))}
+# retired on the Claude API on PRICES_DATE (models/deprecations; Mythos Preview since
+# 2026-06-30, though the SDK still lists it): priced for old labs, never the fallback
+RETIRED = frozenset({"claude-opus-4-0", "claude-opus-4-20250514", "claude-opus-4-1",
+                     "claude-opus-4-1-20250805", "claude-sonnet-4-0",
+                     "claude-sonnet-4-20250514", "claude-mythos-preview"})
+DEAREST = max((p for m, p in PRICES.items() if m not in RETIRED), key=lambda p: (p[1], p[0]))
+# Forced tool use (tool_choice "tool" or "any") is refused with a 400 by the models with
+# always-on or adaptive thinking (the "what's new" pages of Opus 5.5, Sonnet 5.5, Fable 5.1
+# and later). Only these models are known to accept it; every other one, an unknown one
+# included, gets `auto`, where an answer without the tool call is a "no proposal" row.
+FORCED_TOOL_OK = frozenset({
+    "claude-opus-4-0", "claude-opus-4-20250514", "claude-opus-4-1", "claude-opus-4-1-20250805",
+    "claude-opus-4-5", "claude-opus-4-5-20251101", "claude-opus-4-6", "claude-opus-4-7",
+    "claude-opus-4-8", "claude-opus-5", "claude-sonnet-4-0", "claude-sonnet-4-20250514",
+    "claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "claude-sonnet-4-6", "claude-sonnet-5",
+    "claude-haiku-4-5", "claude-haiku-4-5-20251001", "claude-fable-5", "claude-mythos-5"})
+# a request's prompt in tokens is at most its JSON's characters over this: it errs high for
+# English and code, also on the newer tokenizer that counts about 30% more tokens
+CHARS_PER_TOKEN = 2.5
 # multiples of the input price (5-minute cache); newer models read the cache for less,
 # so these err on the dear side
 CACHE_WRITE, CACHE_READ = 1.25, 0.1
@@ -67,6 +97,39 @@ def price(model: str, agent: AgentConfig | None = None) -> tuple[float, float] |
     if agent is not None and agent.usd_per_mtok_input > 0:
         return agent.usd_per_mtok_input, agent.usd_per_mtok_output
     return PRICES.get(model)
+
+
+def tool_choice(model: str) -> dict:
+    """Force the one tool where the model accepts it; elsewhere let it choose (`auto`)."""
+    if model in FORCED_TOOL_OK:
+        return {"type": "tool", "name": TOOL}
+    return {"type": "auto"}
+
+
+def api_message(exc: anthropic.APIStatusError) -> str:
+    """The API's own message from an error response, on one line."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else body
+    text = error.get("message") if isinstance(error, dict) else None
+    return " ".join(str(text or exc.message).split())[:500]
+
+
+def failed(exc: anthropic.APIError, model: str, retries: int) -> str:
+    """What an API error means for the run, by its kind. The SDK has already retried what
+    is worth retrying (408, 409, 429, 5xx, a dropped connection); any other 4xx is final."""
+    if isinstance(exc, anthropic.PermissionDeniedError):
+        return (f"the Claude API does not allow this key to use {model} (403): "
+                f"{api_message(exc)}; check the key's workspace and the model's access")
+    if isinstance(exc, anthropic.NotFoundError):
+        return (f"the Claude API does not know the model {model} (404; retired or misspelt?):"
+                f" {api_message(exc)}; set `model` in [tool.autolab.agent]")
+    if isinstance(exc, anthropic.APIStatusError):
+        if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
+            return (f"the Claude API failed after {retries} retries ({exc.status_code}): "
+                    f"{api_message(exc)}")
+        return (f"the Claude API refused the request for {model} ({exc.status_code}, not "
+                f"retried): {api_message(exc)}")
+    return f"the Claude API failed after {retries} retries ({type(exc).__name__}: {exc})"
 
 
 def tool_schema(role_names: tuple[str, ...]) -> dict:
@@ -243,20 +306,27 @@ class ClaudeAgent(BaseAgent):
         spend = self.spend
         assert spend is not None, "propose() makes the counter before any call"
         response, totals = None, (0, 0, 0.0)
+        tools = [tool_schema(names)]
+        prompt = len(json.dumps([system, messages, tools])) / CHARS_PER_TOKEN
         for limit in (MAX_TOKENS, RETRY_MAX_TOKENS):
-            if response is not None and spend.left() <= 0:
-                self.exhausted = f"the run's budget is spent: {spend.line()}; stopping"
+            per_in, per_out = self._rates(context.config.agent, model, prompt)
+            worst = (prompt * per_in * CACHE_WRITE + limit * per_out) / 1e6
+            spend.agent_call_usd = worst    # the runner keeps room for it
+            if spend.left() < worst:
+                self.exhausted = (f"the run's budget has no room for one more Claude call at "
+                                  f"its worst (${worst:.4f}: about {prompt:,.0f} prompt tokens, "
+                                  f"max_tokens={limit}): {spend.line()}; stopping")
                 break
             try:
                 # the SDK's TypedDict overloads cannot see that these plain dicts match them
                 answer = self.client.messages.create(  # type: ignore[call-overload]
                     model=model, max_tokens=limit, system=system, messages=messages,
-                    tools=[tool_schema(names)], tool_choice={"type": "tool", "name": TOOL})
+                    tools=tools, tool_choice=tool_choice(model))
             except anthropic.AuthenticationError as exc:
                 raise UserError(f"the Anthropic API refused the key in ANTHROPIC_API_KEY "
                                 f"({exc.status_code}); check it") from None
             except anthropic.APIError as exc:
-                self.exhausted = f"the Claude API failed after retries ({exc}); stopping"
+                self.exhausted = f"{failed(exc, model, self.client.max_retries)}; stopping"
                 break
             except ValueError:  # the SDK will not send the larger limit unstreamed here
                 if response is None:
@@ -283,21 +353,29 @@ class ClaudeAgent(BaseAgent):
         spent = (proposal.tokens_in, proposal.tokens_out, proposal.cost_usd)
         return self._ask(context, proposal.role, system, messages, proposal.source, spent)
 
+    @staticmethod
+    def _rates(agent: AgentConfig, model: str, prompt_tokens: float) -> tuple[float, float]:
+        """USD per million (input, output) tokens of one request of `prompt_tokens`: the
+        config's, else the table's (its long-prompt rate past the threshold), else the
+        dearest current model's."""
+        threshold, long_price = LONG_PROMPT.get(model, (0, None))
+        if long_price and not agent.usd_per_mtok_input and prompt_tokens > threshold:
+            return long_price
+        return price(model, agent) or DEAREST
+
     def _charge(self, agent: AgentConfig, model: str, usage) -> tuple[int, int, float]:
         """(input tokens incl. cache reads and writes, output tokens, USD); adds to the run."""
         read = usage.cache_read_input_tokens or 0
         write = usage.cache_creation_input_tokens or 0
         spend = self.spend
         assert spend is not None, "propose() makes the counter before any call"
-        per = price(model, agent)
-        if per is None:
-            per = DEAREST
+        if price(model, agent) is None:
             spend.note_once(
                 f"{model} is not in the Claude price table of {PRICES_DATE}: priced as the "
-                f"dearest known model (${per[0]:g}/${per[1]:g} per million input/output "
+                f"dearest current model (${DEAREST[0]:g}/${DEAREST[1]:g} per million input/output "
                 "tokens) so max_usd errs safe; set usd_per_mtok_input and usd_per_mtok_output "
                 "in [tool.autolab.agent] to its price")
-        per_in, per_out = per
+        per_in, per_out = self._rates(agent, model, usage.input_tokens + read + write)
         cost = (usage.input_tokens * per_in + write * per_in * CACHE_WRITE
                 + read * per_in * CACHE_READ + usage.output_tokens * per_out) / 1e6
         spend.agent_usd += cost

@@ -19,9 +19,11 @@ Its place in the whole: ARCHITECTURE.md, "Contracts".
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import sys
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -57,8 +59,8 @@ STARTUP_S = 300
 CPU_CORES = 4.0
 MEMORY_MIB = 16384
 VOLUME = modal.Volume.from_name(VOLUME_NAME, create_if_missing=True)   # lazy: no network yet
-# The oldest modal whose API `build` uses: Volume.with_mount_options came in 1.5 and
-# single_use_containers in 1.3. pyproject.toml's `modal>=` floors say the same.
+# The oldest modal whose API `build` uses: Volume.with_mount_options came in 1.5 (1.4.1
+# has none) and single_use_containers in 1.3. pyproject.toml's `modal>=` floors say the same.
 MODAL_FLOOR = (1, 5)
 
 
@@ -92,11 +94,18 @@ class ModalApp:
     evaluate: modal.Function
 
 
+# the artifact travels through the machine that runs autolab, in memory, on its way from
+# training to the evaluation: a trial may not send more
+MAX_ARTIFACT_BYTES = 2 * 1024**3
+BAD_ARTIFACT = "bad_artifact"     # evaluate_trial's code for an artifact it cannot unpack
+
+
 @dataclass(frozen=True)
 class TrainRun:
     trained: Trained
     artifact: bytes     # tar of AUTOLAB_OUT
     seconds: float      # the container's time in this function, GPU held throughout
+    bad_output: str = ""    # why AUTOLAB_OUT cannot go to the evaluation, the trial's fault
 
 
 @dataclass(frozen=True)
@@ -148,8 +157,37 @@ def train_trial(tree: bytes, command: str, trial_id: str, seed: int, budget_s: f
         env = train_env(trial_id, seed, budget_s, Path(root) / key, out)
         code = run_command(command, work / "tree", env, log, started + deadline_s)
         trained = Trained.collect(code, out, log, time.monotonic() - started)
-        artifact = pack(out)
-    return TrainRun(trained, artifact, time.monotonic() - started)
+        bad = unsendable(out)
+        try:
+            artifact = b"" if bad else pack(out)
+        except (OSError, tarfile.TarError) as exc:     # what the checks above did not foresee
+            bad, artifact = f"{type(exc).__name__}: {exc}", b""
+    return TrainRun(trained, artifact, time.monotonic() - started, bad)
+
+
+def unsendable(out: Path) -> str:
+    """Why the trial's output cannot travel to the evaluation (a link leaving it, a file
+    that is not one or cannot be read, too many bytes); "" when it can."""
+    total = 0
+    for path in sorted(out.rglob("*")):
+        name = path.relative_to(out).as_posix()
+        if path.is_symlink():
+            target = os.readlink(path)
+            inside = (path.parent / target).resolve().is_relative_to(out.resolve())
+            if os.path.isabs(target) or not inside:
+                return f"{name} is a link to {target}, outside AUTOLAB_OUT"
+        elif path.is_dir():
+            continue
+        elif not path.is_file():
+            return f"{name} is not a regular file"
+        elif not os.access(path, os.R_OK):
+            return f"{name} cannot be read"
+        else:
+            total += path.stat().st_size
+            if total > MAX_ARTIFACT_BYTES:
+                return (f"AUTOLAB_OUT holds more than {MAX_ARTIFACT_BYTES:,} bytes, the most "
+                        "an artifact may be")
+    return ""
 
 
 def evaluate_trial(evaluator: bytes, artifact: bytes, command: str, seed: int,
@@ -159,7 +197,11 @@ def evaluate_trial(evaluator: bytes, artifact: bytes, command: str, seed: int,
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         unpack(evaluator, work / "evaluator")
-        unpack(artifact, work / "artifact")
+        try:
+            unpack(artifact, work / "artifact")
+        except (OSError, tarfile.TarError) as exc:     # made by the trial: its own failure
+            return EvalRun(BAD_ARTIFACT, None, f"{type(exc).__name__}: {exc}"[:300], 0.0,
+                           time.monotonic() - started)
         result, log = work / "result.json", work / "eval.log"
         env = eval_env(work / "artifact", Path(root) / key, seed, result)
         t0 = time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import anthropic
@@ -161,14 +162,25 @@ def test_a_429_is_retried_by_the_sdk(lab):
 
 
 def test_the_usd_cap_stops_the_run_cleanly(lab):
-    configure(lab, "\n[tool.autolab.budget]\nmax_usd = 0.01\n")
+    # $1 and $10 per million tokens: one call at its worst is max_tokens x $10 (8192 of
+    # them, $0.0819) plus its prompt, written to the cache at $1.25 per million
+    configure(lab, "\n[tool.autolab.budget]\nmax_usd = 0.09\n[tool.autolab.agent]\n"
+              "usd_per_mtok_input = 1.0\nusd_per_mtok_output = 10.0\n")
     api = ScriptedAPI(answer(), answer(hypothesis="never asked"))
     log = io.StringIO()
     rows = run(lab, api, 3, log=log)
     assert list(rows) == ["t0001"] and len(api.requests) == 1  # one call spent the budget
-    spent = f"${cost(USAGE):.4f}"
-    assert (f"the run's budget is spent: {spent} of max_usd=0.01: agent {spent} (tokens) + "
-            "runner $0.0000 (compute); stopping") in log.getvalue()
+    first = api.requests[0]
+    prompt = len(json.dumps([first["system"], first["messages"], first["tools"]])) / 2.5
+    worst = (prompt * 1.25 + 8192 * 10) / 1e6
+    spent = (1000 + 3000 * 1.25 + 500 * 0.1 + 200 * 10) / 1e6
+    assert worst <= 0.09                        # the first call fit at its worst
+    said = " ".join(log.getvalue().split())
+    stop = re.search(r"the run's budget has no room for one more Claude call at its worst "
+                     r"\(\$(0\.\d{4}): about [\d,]+ prompt tokens, max_tokens=8192\): "
+                     rf"\${spent:.4f} of max_usd=0\.09: agent \${spent:.4f} \(tokens\) \+ "
+                     r"runner \$0\.0000 \(compute\); stopping", said)
+    assert stop and float(stop.group(1)) > 0.09 - spent, said    # the second did not
 
 
 def test_a_refusal_is_a_rejected_row_with_its_text(lab):
@@ -308,3 +320,73 @@ def test_missing_api_key_is_one_line_and_exit_2(lab, monkeypatch):
     assert proc.stderr.strip().splitlines() == [
         "Error: the claude agent needs ANTHROPIC_API_KEY in the environment; export it, or "
         "run with --agent sweep"]
+
+
+def error(status: int, kind: str, text: str) -> tuple[int, dict]:
+    return status, {"type": "error", "error": {"type": kind, "message": text}}
+
+
+def test_a_model_that_refuses_forced_tool_use_is_asked_with_auto(lab):
+    configure(lab, '\n[tool.autolab.agent]\nkind = "claude"\nmodel = "claude-opus-5-5"\n')
+    api = ScriptedAPI(answer())
+    row = run(lab, api, 1)["t0001"]
+    assert api.requests[0]["tool_choice"] == {"type": "auto"}
+    assert api.requests[0]["model"] == "claude-opus-5-5"
+    assert row.status in ("keep", "discard"), (row.status, row.reason)
+    assert row.cost_usd == pytest.approx((1000 * 4 + 3000 * 4 * 1.25 + 500 * 4 * 0.1
+                                          + 200 * 20) / 1e6)
+
+
+def test_a_text_only_answer_is_a_no_proposal_row(lab):
+    configure(lab, '\n[tool.autolab.agent]\nkind = "claude"\nmodel = "claude-sonnet-5-5"\n')
+    said = "I would lower the learning rate, but I am not sure."
+    api = ScriptedAPI(message([{"type": "text", "text": said}], "end_turn"))
+    row = run(lab, api, 1)["t0001"]
+    assert row.status == "rejected" and not row.diff and not row.commit_sha
+    assert row.hypothesis == "no proposal: the model returned no proposal (stop reason " \
+        "end_turn)" and row.rationale == said
+    assert len(api.requests) == 1 and row.cost_usd > 0
+
+
+FORCED_400 = "tool_choice: forced tool use is not supported for this model; use auto"
+
+
+@pytest.mark.parametrize("reply, says", [
+    (error(400, "invalid_request_error", FORCED_400),
+     f"the Claude API refused the request for {DEFAULT_MODEL} (400, not retried): "
+     f"{FORCED_400}; stopping"),
+    (error(404, "not_found_error", f"model: {DEFAULT_MODEL}"),
+     f"the Claude API does not know the model {DEFAULT_MODEL} (404; retired or misspelt?): "
+     f"model: {DEFAULT_MODEL}; set `model` in [tool.autolab.agent]; stopping"),
+    (error(403, "permission_error", "Your workspace has no access to this model"),
+     f"the Claude API does not allow this key to use {DEFAULT_MODEL} (403): Your workspace "
+     "has no access to this model; check the key's workspace and the model's access; "
+     "stopping"),
+])
+def test_a_final_api_error_says_what_happened_and_is_not_retried(lab, reply, says):
+    api = ScriptedAPI(reply, answer())
+    log = io.StringIO()
+    rows = run(lab, api, 1, log=log)
+    assert len(api.requests) == 1 and rows == {}      # asked once; no row for no answer
+    assert says in " ".join(log.getvalue().split()), log.getvalue()
+    assert "failed after" not in log.getvalue()
+
+
+def test_a_server_error_that_outlasts_the_retries_says_so(lab):
+    overloaded = error(529, "overloaded_error", "Overloaded")
+    api = ScriptedAPI(overloaded, overloaded, overloaded, answer())
+    log = io.StringIO()
+    assert run(lab, api, 1, log=log) == {}
+    assert len(api.requests) == 3                      # the first try and the SDK's 2 retries
+    assert "the Claude API failed after 2 retries (529): Overloaded; stopping" in \
+        " ".join(log.getvalue().split())
+
+
+def test_haiku_5_5_is_billed_at_its_higher_rate_past_100k_prompt_tokens(lab):
+    configure(lab, '\n[tool.autolab.agent]\nkind = "claude"\nmodel = "claude-haiku-5-5"\n')
+    long = {**USAGE, "cache_read_input_tokens": 100_000}      # 104,500 prompt tokens
+    api = ScriptedAPI(message(answer()["content"], "tool_use", long))
+    row = run(lab, api, 1)["t0001"]
+    assert api.requests[0]["tool_choice"] == {"type": "auto"}
+    assert row.cost_usd == pytest.approx((1000 * 0.5 + 3000 * 0.5 * 1.25 + 100_000 * 0.5 * 0.1
+                                          + 200 * 2.5) / 1e6)

@@ -193,15 +193,20 @@ DEAR = {"gpu": "H100", "usd_per_gpu_hour": 3600, "cpu": 1.0, "memory_mib": 1024,
 
 
 def test_budget_stops_submitting_before_the_cap(tmp_path):
-    # each job may bill 2 stages x (300 s start-up + 90 s timeout) = 780 s at $2 a second
-    lab = spy_lab(tmp_path / "lab", runner=DEAR, budget={"max_usd": 3500})
+    # each job may bill 2 stages and one preempted attempt x (300 s start-up + 90 s
+    # timeout) = 1170 s at $2 a second; the first also holds the data preparation at its
+    # worst, 300 + 3600 CPU-only seconds at $1
+    lab = spy_lab(tmp_path / "lab", runner=DEAR, budget={"max_usd": 9000})
     cloud = Cloud(lab, tmp_path / "volume", polls=1, seconds=20.0)
     runner = ModalRunner(lab, app=cloud.app)
-    assert runner.worst_s == 780 and runner.usd(runner.worst_s) == 1560
+    assert runner.worst_s == 1170 and runner.usd(runner.worst_s) == 2340
+    assert runner.prepare_usd() == pytest.approx(3900)
     main = Repo(lab.root).rev("main")
     first, second = (runner.submit(job_at(lab, main, seed=k)) for k in (0, 1))
-    with pytest.raises(BudgetExhausted, match="max_usd=3500"):
-        runner.submit(job_at(lab, main, seed=2))    # 3 x $1560 could pass $3500
+    assert sorted(runner.spend.reserved.values()) == pytest.approx([2340, 2340 + 3900])
+    assert runner.prepare_usd() == 0                # prepared: no trial holds it again
+    with pytest.raises(BudgetExhausted, match="max_usd=9000"):
+        runner.submit(job_at(lab, main, seed=2))    # $6240 + $2340 held, $2340 more
     assert cloud.spawned == [cloud.real.train, cloud.real.train]
     done = []
     while len(done) < 2:
@@ -215,7 +220,7 @@ def test_budget_stops_submitting_before_the_cap(tmp_path):
     assert runner.spent_s == 80 and not runner.reserved and not runner.spend.reserved
     assert runner.spend.compute_usd == pytest.approx(sum(
         r.metrics["gpu_usd"] + r.metrics["cpu_usd"] for r in done))
-    third = runner.submit(job_at(lab, main, seed=2))   # ~$160 spent + $1560 fits under $3500
+    third = runner.submit(job_at(lab, main, seed=2))   # ~$160 spent + $2340 fits under $9000
     assert runner.wait([third])[0][1].status == "ok"
 
 
@@ -233,7 +238,7 @@ def test_start_up_is_billed_as_the_time_past_the_functions_own(tmp_path):
 
 def test_loop_stops_starting_trials_at_the_cap(tmp_path):
     lab = spy_lab(tmp_path / "lab", runner={"gpu": "H100", "usd_per_gpu_hour": 3600},
-                  budget={"max_usd": 4000})
+                  budget={"max_usd": 5000})
     # each job: $400 of GPU, the 3 baseline seeds' included
     cloud = Cloud(lab, tmp_path / "volume", seconds=200.0)
     runner = ModalRunner(lab, app=cloud.app)
@@ -242,10 +247,10 @@ def test_loop_stops_starting_trials_at_the_cap(tmp_path):
                 Progress(Console(file=out, width=300), lab.config.metric))
     loop.run(trials=10, parallel=1)
     text = out.getvalue()
-    assert "budget: 3 more job(s) could pass max_usd=4000" in text, text
-    assert runner.spend.spent <= 4000
+    assert "budget: 3 more job(s) could pass max_usd=5000" in text, text
+    assert runner.spend.spent <= 5000
     # it stopped because a whole trial (1 + confirm_seeds jobs) no longer fit, not sooner
-    assert runner.spend.spent + 3 * runner.usd(runner.worst_s) > 4000
+    assert runner.spend.spent + 3 * runner.usd(runner.worst_s) > 5000
     trials = [r for r in loop.ledger.rows() if r.trial_id.startswith("t")]
     assert 1 <= len(trials) < 10 and not runner.reserved and not runner.spend.reserved
     baseline = [r for r in loop.ledger.rows() if r.trial_id.startswith("baseline")]
@@ -258,8 +263,10 @@ def test_one_counter_stops_the_run_when_agent_and_runner_together_reach_the_cap(
     prices = {"gpu": "H100", "usd_per_gpu_hour": 0.9, "usd_per_cpu_core_hour": 0.001,
               "usd_per_gib_hour": 0.001}
     per_s = (0.9 + 4 * 0.001 + 16 * 0.001) / 3600      # the default 4 cores and 16 GiB
-    worst = 780 * per_s
-    margin = 0.02       # above one call ($0.0174) and above three jobs (3 x $0.005)
+    worst = 1170 * per_s
+    # above the data preparation at its worst (3,900 s of CPU and memory, $0.0217), below
+    # what one more Claude call may cost at its worst (8,192 tokens out at $15 a million)
+    margin = 0.05
     lab = spy_lab(tmp_path / "lab", runner=prices, budget={"max_usd": 3 * worst + margin})
     cloud = Cloud(lab, tmp_path / "volume", seconds=10.0)    # each job: 20 s, $0.005
     ledger = Ledger(Repo(lab.root), lab.home)
@@ -270,14 +277,18 @@ def test_one_counter_stops_the_run_when_agent_and_runner_together_reach_the_cap(
     spend = Spend(lab.config.budget.max_usd, say=progress.note)     # as cli.build_loop makes
     api = ScriptedAPI(answer(), answer(hypothesis="never asked"))
     runner = ModalRunner(lab, app=cloud.app, spend=spend)
+    assert runner.prepare_usd() == pytest.approx(3900 * 20 * 0.001 / 3600)
     Loop(lab, LocalForge(lab), runner, api.agent(spend), ledger, progress).run(3, 1)
     assert runner.usd(runner.worst_s) == pytest.approx(worst)
     assert spend.agent_usd == pytest.approx(cost(USAGE)) and len(api.requests) == 1
-    assert 0 < spend.compute_usd < margin and spend.agent_usd < margin
-    assert spend.agent_usd + spend.compute_usd > margin    # only together do they stop it
-    assert "budget: 3 more job(s) could pass max_usd=" in out.getvalue()
-    assert f"agent ${spend.agent_usd:.4f} (tokens) + runner ${spend.compute_usd:.4f}" in \
-        out.getvalue()
+    # the first trial fit with the preparation held; the second not, with the agent's call
+    assert margin < spend.agent_call_usd < 0.2
+    assert spend.spent + 3 * worst + spend.agent_call_usd > spend.cap
+    text = " ".join(out.getvalue().split())
+    assert "budget: 3 more job(s) could pass max_usd=" in text
+    assert f" + ${spend.agent_call_usd:.2f} for the data preparation and the agent's next " \
+        "call" in text
+    assert f"agent ${spend.agent_usd:.4f} (tokens) + runner ${spend.compute_usd:.4f}" in text
     [row] = [r for r in ledger.rows() if r.trial_id.startswith("t")]
     assert row.agent_usd == pytest.approx(spend.agent_usd)
     # the ledger's parts are rounded to the millionth of a dollar
@@ -300,8 +311,9 @@ def test_dry_run_builds_and_prints_without_an_account(tmp_path, monkeypatch):
     assert "network blocked, no secrets" in out and "at most 4 at once" in out
     assert "trial     train/train.py" in out and "evaluator evaluator/__main__.py" in out
     assert "evaluator train/train.py" not in out      # the evaluator tree is frozen files only
-    # 780 s at $2.50 + 4 x $0.04716 + 16 x $0.007992 an hour
-    assert "each job at most 2 x (300 s start-up + 90 s) = 780 s = $0.61" in out
+    # 1170 s at $2.50 + 4 x $0.04716 + 16 x $0.007992 an hour; 3900 s of the CPU part
+    assert "each job at most 3 x (300 s start-up + 90 s: two stages and one preempted " \
+        "attempt) = 1170 s = $0.92, and the data preparation once at most $0.34" in out
     assert "max_usd=25" in out
     assert not (lab.home / "work").exists() and not Ledger(Repo(lab.root), lab.home).rows()
     local = CliRunner().invoke(cli, ["run", "--dry-run", "--lab", str(lab.root)])
@@ -361,3 +373,117 @@ def test_an_unreachable_modal_at_the_baseline_records_no_seed(tmp_path):
     assert not ledger.rows()    # a recorded infra_error seed would never be run again
     loop(FlakyApp(fails=0)).ensure_baseline(1)
     assert [r.status for r in ledger.rows()] == ["baseline"] * lab.config.baseline_seeds
+
+
+class Clock:
+    """Modal's time as the runner sees it: moved on only by the stand-in calls."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TimedCall(Call):
+    """A call that takes `wall` seconds of the clock: polls while they pass, then answers."""
+
+    def __init__(self, run, clock: Clock, wall: float, polls: int = 0):
+        super().__init__(run, polls)
+        self.clock, self.wall, self.cancelled = clock, wall, False
+
+    def get(self, timeout=None):
+        if self.polls > 0:
+            self.polls -= 1
+            self.clock.now += self.wall
+            raise TimeoutError()
+        self.clock.now += self.wall
+        return self.run()
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def timed(cloud: Cloud, clock: Clock, walls: list[float], polls: int = 0) -> list[TimedCall]:
+    """Make each stage's spawn take the next of `walls` seconds of `clock`."""
+    calls: list[TimedCall] = []
+    for function in (cloud.app.train, cloud.app.evaluate):
+        def spawn(*args, function=function):
+            cloud.spawned.append(function.real)
+            calls.append(TimedCall(lambda: function.call(args), clock, walls.pop(0), polls))
+            return calls[-1]
+        function.spawn = spawn
+    return calls
+
+
+def test_a_preempted_attempt_is_billed_and_was_held_for(tmp_path):
+    lab = spy_lab(tmp_path / "lab", runner=DEAR)       # $1 a second of GPU, $1 of the rest
+    cloud, clock = Cloud(lab, tmp_path / "volume", seconds=20.0), Clock()
+    runner = ModalRunner(lab, app=cloud.app, clock=clock)
+    # training: 20 s of its own after 10 s of start-up and a 500 s attempt Modal lost and
+    # restarted; evaluation: 20 s of its own after 5 s of start-up
+    timed(cloud, clock, [10 + 500 + 20, 5 + 20])
+    pending = runner.submit(job_at(lab, Repo(lab.root).rev("main")))
+    assert runner.reserved[id(pending)] == 3 * (300 + 90)      # two stages and one restart
+    [(_handle, result)] = runner.wait([pending])
+    assert result.status == "ok", result.reason
+    # every second Modal billed: the run, up to 300 s of start-up, and the lost attempt
+    assert result.metrics["gpu_seconds"] == 530 + 25
+    assert result.metrics["startup_seconds"] == 300 + 5
+    assert result.metrics["preempted_seconds"] == 530 - 20 - 300
+    assert result.metrics["gpu_usd"] == pytest.approx(555)
+    assert result.metrics["cpu_usd"] >= 555            # the same seconds, and the data's
+    assert runner.spend.compute_usd == pytest.approx(result.metrics["gpu_usd"]
+                                                     + result.metrics["cpu_usd"])
+    assert not runner.reserved and not runner.spend.reserved
+
+
+def test_an_input_restarted_past_what_it_holds_is_cancelled_at_the_hold(tmp_path):
+    lab = spy_lab(tmp_path / "lab", runner=DEAR)
+    cloud, clock = Cloud(lab, tmp_path / "volume", seconds=20.0), Clock()
+    runner = ModalRunner(lab, app=cloud.app, clock=clock)
+    calls = timed(cloud, clock, [1200.0, 25.0], polls=1)   # still running after 1200 s
+    [(_handle, result)] = runner.wait([runner.submit(job_at(lab, Repo(lab.root).rev("main")))])
+    assert result.status == "infra_error" and "past the 1170 container-seconds" in result.reason
+    assert calls[0].cancelled and cloud.spawned == [cloud.real.train]
+    assert result.metrics["gpu_seconds"] == 1170 == result.metrics["gpu_usd"]
+
+
+LINKS_OUT = '''\
+import json, os
+out = os.environ["AUTOLAB_OUT"]
+json.dump({"value": 1.0}, open(os.path.join(out, "model.json"), "w"))
+os.symlink("/etc/passwd", os.path.join(out, "weights.bin"))
+'''
+
+
+def test_a_trial_that_links_out_of_its_output_crashes_and_is_not_evaluated(tmp_path):
+    lab = spy_lab(tmp_path / "lab")
+    (lab.root / "train" / "train.py").write_text(LINKS_OUT)
+    git(lab.root, "checkout", "-qb", "trial")
+    git(lab.root, "commit", "-qam", "link out")
+    cloud = Cloud(lab, tmp_path / "volume")
+    runner = ModalRunner(lab, app=cloud.app)
+    commit = git(lab.root, "rev-parse", "HEAD")
+    [(_handle, result)] = runner.wait([runner.submit(job_at(lab, commit))])
+    # the trial's own failure: `crash`, which the loop never retries (only infra_error)
+    assert result.status == "crash", result.reason
+    assert result.reason == ("the trial's output cannot go to the evaluation: weights.bin is "
+                             "a link to /etc/passwd, outside AUTOLAB_OUT")
+    assert cloud.spawned == [cloud.real.train]          # no evaluation of it
+
+
+def test_the_run_says_when_the_app_starts_and_the_data_is_prepared(tmp_path):
+    lab = spy_lab(tmp_path / "lab", runner={"gpu": "RTX-PRO-6000", "pip": ["numpy"]})
+    said: list[str] = []
+    runner = ModalRunner(lab, app=Cloud(lab, tmp_path / "volume").app,
+                         spend=Spend(say=said.append))
+    main = Repo(lab.root).rev("main")
+    runner.wait([runner.submit(job_at(lab, main, seed=0))])
+    runner.wait([runner.submit(job_at(lab, main, seed=1))])
+    starts = ["`runner.gpu` = 'RTX-PRO-6000' is not in the GPU price table",   # said once
+              "starting the Modal App (image: python", "Modal App started in ",
+              "preparing the data on Modal for evaluator ", "data ready in "]
+    assert len(said) == len(starts) and all(s in line for s, line in zip(starts, said,
+                                                                          strict=True)), said
+    assert "pip: numpy); building the image the first time can take minutes" in said[1]

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import re
 import subprocess
+import typing
 
+import anthropic.types
 import pytest
 
 from autolab import config
-from autolab.agents.claude import DEAREST, PRICES, PRICES_DATE, edit_to_diff, price, tool_schema
+from autolab.agents.claude import (
+    DEAREST,
+    FORCED_TOOL_OK,
+    PRICES,
+    PRICES_DATE,
+    RETIRED,
+    edit_to_diff,
+    price,
+    tool_choice,
+    tool_schema,
+)
 from autolab.agents.prompts import quoted, same_idea
 from autolab.agents.roles import DEFAULT_ROLES, best_fit, plan
 from autolab.config import AgentConfig
@@ -57,10 +69,38 @@ def test_prices_are_by_exact_model_id_and_a_config_overrides_them():
     assert price("claude-opus-4-7") == (5.0, 25.0)      # no longer the claude-opus-4 family's
     assert price("claude-sonnet-4-6") == (3.0, 15.0)
     assert price("claude-opus-4-9") is None and price("some-new-model") is None
-    assert DEAREST == (15.0, 75.0) == max(PRICES.values())
+    assert price("claude-haiku-5-5") == (0.10, 0.50) and price("claude-fable-5-2") == (8, 40)
+    # the fallback is the dearest model still served, not a retired Opus 4 or 4.1
+    assert DEAREST == (10.0, 50.0) == max(p for m, p in PRICES.items() if m not in RETIRED)
+    assert max(PRICES.values()) != DEAREST
     assert price("some-new-model", AgentConfig(usd_per_mtok_input=1.5,
                                                usd_per_mtok_output=7.0)) == (1.5, 7.0)
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", PRICES_DATE)
+
+
+def sdk_models() -> list[str]:
+    """The model ids the installed SDK lists (its `Model` is Literal[...] | str)."""
+    return [m for arg in typing.get_args(anthropic.types.Model) for m in typing.get_args(arg)]
+
+
+def test_every_model_the_installed_sdk_lists_is_priced():
+    models = sdk_models()
+    assert len(models) >= 10, models     # the Literal was read, not an empty union
+    assert [m for m in models if m not in PRICES] == []
+    assert PRICES.keys() >= FORCED_TOOL_OK and PRICES.keys() >= RETIRED
+
+
+@pytest.mark.parametrize("model, choice", [
+    ("claude-sonnet-4-6", {"type": "tool", "name": "propose_change"}),
+    ("claude-opus-5", {"type": "tool", "name": "propose_change"}),
+    ("claude-opus-5-5", {"type": "auto"}),          # refuses forced tool use with a 400
+    ("claude-sonnet-5-5", {"type": "auto"}),
+    ("claude-fable-5-1", {"type": "auto"}),
+    ("claude-fable-5-2", {"type": "auto"}),
+    ("claude-next-9", {"type": "auto"}),            # unknown: the choice every model takes
+])
+def test_tool_use_is_forced_only_where_the_model_accepts_it(model, choice):
+    assert tool_choice(model) == choice
 
 
 def test_a_price_override_needs_both_halves(lab):

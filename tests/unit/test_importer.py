@@ -75,7 +75,7 @@ def test_autoresearch_results_become_history(lab, tmp_path):
 
     status = autolab(lab, "status").stdout
     assert "import:results.tsv: 5 rows (1 crash, 1 discard, 3 keep)" in status
-    assert f"baseline 1.28537 ({head}), best 1.26567 (5980576)" in status
+    assert f"baseline 1.28537 ({head}), best 1.26567 (5980576)" in " ".join(status.split())
     assert "kept path" in status
     refused = autolab(lab, "reproduce", rows[0].trial_id, check=False)
     assert refused.returncode == 2 and "imported from results.tsv" in refused.stderr
@@ -125,7 +125,6 @@ def test_wide_results_keep_parents_roles_times_and_unknown_statuses(lab, tmp_pat
     ("commit\tscore\tstatus\nabc\t1.0\tkeep\nabd\tlow\tdiscard\n",
      "line 3: score is 'low', not a number"),
     ("commit\tscore\tstatus\nabc\t1.0\tkeep\textra\n", "line 2: 4 fields for 3 columns"),
-    ("trial\tscore\tstarted_at\nx\t1.0\tyesterday\n", "line 2: started_at is 'yesterday'"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(lab, tmp_path, text, says):
     tsv = write(tmp_path / "results.tsv", text)
@@ -148,3 +147,64 @@ def test_a_run_after_an_import_judges_only_its_own_trials(lab, tmp_path):
     board = Repo(lab).read("main", "reports/README.md").decode()
     # main's pages count this lab's own trials only
     assert int(re.search(r"(\d+) trials so far", board).group(1)) <= 4
+
+
+def wide_file(path, rows: int = 40):
+    """An 18-column results file as a multi-agent run writes it: the first commit is the
+    word `baseline`, and two `expected_delta` cells are an agent's free text."""
+    header = ["exp_id", "parent_id", "agent", "hypothesis", "expected_delta", "status",
+              "val_bpb", "started_at", "ended_at", "duration_s", "gpu_slot", "notes",
+              "commit", "memory_gb", "tokens_in", "tokens_out", "cost_usd", "branch"]
+    lines = ["\t".join(header)]
+    best, parent = 1.0, ""
+    for i in range(rows):
+        value = best - 0.001 if i % 3 == 0 else best + 0.002
+        status = "keep" if i % 3 == 0 else "discard"
+        delta = {5: "minus_0.0003", 11: "negative_0.0004"}.get(i, f"{-0.001 * (i % 4):.4f}")
+        lines.append("\t".join([
+            f"exp{i:03d}", parent, ("optimizer", "architecture", "schedule")[i % 3],
+            f"Experiment {i}: a long hypothesis written by an agent that explains in detail "
+            "why this change to the model should lower the validation loss", delta, status,
+            f"{value:.6f}", f"2026-03-01T10:{i % 60:02d}:00", f"2026-03-01T11:{i % 60:02d}:00",
+            "3600", f"gpu{i % 4}", "an agent's note, with a comma", "baseline" if i == 0 else
+            f"{(i * 2654435761) % 16**7:07x}", "44.0", "12000", "800", "0.25",
+            f"agent/exp{i:03d}"]))
+        if status == "keep":
+            best, parent = value, f"exp{i:03d}"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_wide_file_with_free_text_numbers_is_imported_whole(lab, tmp_path):
+    tsv = wide_file(tmp_path / "results-autoresearch-multi-agent-run.tsv")
+    out = autolab(lab, "import", str(tsv), "--metric", "val_bpb").stdout
+    assert "imported 40 of 40 rows" in out
+    assert "2 cells that should be numbers or times kept as text in `secondary` " \
+        "(expected_delta 2)" in " ".join(out.split())
+    rows = ledger_of(lab).rows()
+    assert len(rows) == 40
+    assert json.loads(rows[5].secondary)["expected_delta"] == "minus_0.0003"
+    assert json.loads(rows[11].secondary)["expected_delta"] == "negative_0.0004"
+    assert rows[5].expected_delta is None and rows[6].expected_delta == -0.002
+    assert json.loads(rows[0].secondary)["tokens_in"] == 12000    # unclaimed columns kept
+    assert rows[0].commit_sha == "baseline" and importer.label(rows[0]) == "baseline"
+    assert [importer.row_number(r) for r in rows] == list(range(1, 41))
+
+    status = autolab(lab, "status", env={"COLUMNS": "80"}).stdout
+    lines = status.splitlines()
+    assert max(len(line) for line in lines) <= 80, status
+    assert "(baseline), best" in " ".join(status.split())      # whole, not `(baselin)`
+    front = importer.frontier(rows, config_mod.load(lab).config)
+    assert len(front) == 14
+    kept = [line.split() for line in lines if re.match(r"\s+\d+\s", line)]
+    # the kept path by file row number and commit, the last --last (10) of them
+    assert [(int(k[0]), k[1]) for k in kept] == [(importer.row_number(r), importer.label(r))
+                                                 for r in front[-10:]]
+
+
+def test_a_time_that_is_not_one_is_kept_as_text(lab, tmp_path):
+    tsv = write(tmp_path / "results.tsv", "trial\tscore\tstarted_at\nx\t1.0\tyesterday\n")
+    out = autolab(lab, "import", str(tsv)).stdout
+    assert "imported 1 of 1 rows" in out and "(started_at 1)" in out
+    [row] = ledger_of(lab).rows()
+    assert row.started_at == "" and json.loads(row.secondary) == {"started_at": "yesterday"}

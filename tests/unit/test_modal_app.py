@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from conftest import make_lab
 from autolab import config
 from autolab.errors import ConfigError, UserError
 from autolab.runners import modal_app
-from autolab.runners.modal import failure, gpu_price
+from autolab.runners.contract import pack
+from autolab.runners.modal import DEAREST_GPU, failure, gpu_kind, gpu_price, unpriced_note
 
 
 @pytest.fixture
@@ -37,8 +39,11 @@ def test_import_needs_no_token_or_network(no_modal_account, tmp_path):
             "from autolab import config\n"
             "from autolab.runners import modal_app\n"
             f"app = modal_app.build(config.load({str(make_lab(tmp_path / 'lab'))!r}).config)\n"
-            "print(sorted(app.app.registered_functions))\n")
-    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+            # each Function's tag: the name the App registered it under (App.registered_functions
+            # is deprecated for removal in modal 1.7)
+            "print(sorted(f._tag_ for f in (app.prepare, app.train, app.evaluate)))\n")
+    proc = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+                          capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "['evaluate_trial', 'prepare_data', 'train_trial']" in proc.stdout
@@ -71,8 +76,39 @@ def test_price_table_and_override(lab):
     assert gpu_price(with_runner(cfg.config, gpu="h100", usd_per_gpu_hour=1.5).runner,
                      cfg.where) == (1, 1.5)
     assert gpu_price(cfg.config.runner, cfg.where) == (0, 0.0)
-    with pytest.raises(ConfigError, match="usd_per_gpu_hour"):
-        gpu_price(with_runner(cfg.config, gpu="TPU-v9").runner, cfg.where)
+
+
+@pytest.mark.parametrize("gpu, kind, count, usd", [
+    ("H100", "H100", 1, 3.95),
+    ("H100!", "H100!", 1, 3.95),        # an H100 Modal may not upgrade: an H100's price
+    ("h100:2", "H100", 2, 7.9),
+    ("A100-80GB:4", "A100-80GB", 4, 10.0),
+    ("RTX-PRO-6000", "RTX-PRO-6000", 1, DEAREST_GPU),   # not in the table: the dearest
+    ("B200:8", "B200", 8, 50.0),
+])
+def test_gpu_strings_are_read_as_modal_reads_them(no_modal_account, lab, gpu, kind, count, usd):
+    cfg = config.load(lab)
+    runner = with_runner(cfg.config, gpu=gpu).runner
+    assert gpu_kind(runner, cfg.where) == (kind, count)
+    assert gpu_price(runner, cfg.where) == (count, pytest.approx(usd))
+    # and the App builds with it, the string handed to modal as written
+    built = modal_app.build(with_runner(cfg.config, gpu=gpu))
+    assert built.train._spec_.gpus == gpu
+    note = unpriced_note(runner, cfg.where)
+    assert bool(note) == (usd == DEAREST_GPU)
+    if note:
+        assert f"{gpu!r} is not in the GPU price table" in note and "usd_per_gpu_hour" in note
+
+
+@pytest.mark.parametrize("gpu, says", [
+    ("H100:two", "not a GPU string modal accepts (Invalid GPU count: two"),
+    ("H100:0", "asks for 0 GPUs"),
+])
+def test_a_gpu_string_modal_refuses_is_one_clear_line(lab, gpu, says):
+    cfg = config.load(lab)
+    with pytest.raises(ConfigError, match=re.escape(says)) as caught:
+        gpu_price(with_runner(cfg.config, gpu=gpu).runner, cfg.where)
+    assert "\n" not in str(caught.value) and "runner.gpu" in str(caught.value)
 
 
 def test_runner_keys_are_read_from_the_config(tmp_path):
@@ -109,16 +145,47 @@ def test_the_declared_modal_floor_is_the_one_the_app_needs():
     modal_app.check_version(modal.__version__)
 
 
-def test_the_readme_worked_example_is_what_the_runner_computes(lab):
-    from autolab.runners.modal import Rate
+def output_with(tmp_path, make) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.json").write_text("{}")
+    make(out)
+    return out
 
-    cfg = with_runner(config.load(lab).config, gpu="H100")
-    spec = modal_app.Spec.of(dataclasses.replace(cfg, timeout_seconds=240), 1)
-    rate = Rate.of(cfg.runner, spec, "x")
-    assert rate.gpu + rate.cpu == pytest.approx(4.2665, abs=1e-4)
-    gpu, cpu = rate.usd((65 + 20) + (10 + 20))
-    assert (round(gpu, 4), round(cpu, 4), round(gpu + cpu, 4)) == (0.1262, 0.0101, 0.1363)
-    worst = 2 * (modal_app.STARTUP_S + spec.timeout_s)
-    assert worst == 1200 and round(sum(rate.usd(worst)), 2) == 1.42
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert "$0.1262 of GPU\nplus $0.0101 of CPU and memory, $0.1363 in all" in readme
+
+@pytest.mark.parametrize("make, says", [
+    (lambda out: (out / "w").symlink_to("/etc/passwd"), "w is a link to /etc/passwd, outside"),
+    (lambda out: (out / "w").symlink_to("../../secret"), "w is a link to ../../secret, outside"),
+    (lambda out: os.mkfifo(out / "pipe"), "pipe is not a regular file"),
+    (lambda out: (out / "big.bin").write_bytes(b"x" * 4096), "more than 1,024 bytes"),
+])
+def test_output_that_cannot_travel_says_why(tmp_path, monkeypatch, make, says):
+    monkeypatch.setattr(modal_app, "MAX_ARTIFACT_BYTES", 1024)   # a small limit to reach
+    assert says in modal_app.unsendable(output_with(tmp_path, make))
+
+
+def test_output_that_can_travel_passes(tmp_path):
+    out = output_with(tmp_path, lambda out: (out / "alias.json").symlink_to("model.json"))
+    assert modal_app.unsendable(out) == ""
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_output_file_says_so(tmp_path):
+    out = output_with(tmp_path, lambda out: (out / "w.bin").write_bytes(b"x"))
+    (out / "w.bin").chmod(0)
+    assert modal_app.unsendable(out) == "w.bin cannot be read"
+
+
+def test_an_artifact_that_cannot_be_unpacked_is_the_trials_own(tmp_path):
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        link = tarfile.TarInfo("weights.bin")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    run = modal_app.evaluate_trial(pack(tmp_path), buffer.getvalue(), "true", 0,
+                                   30.0, "k", root=str(tmp_path))
+    assert run.code == modal_app.BAD_ARTIFACT and run.result is None
+    assert "weights.bin" in run.log_tail and "\n" not in run.log_tail
