@@ -316,3 +316,19 @@ def test_an_empty_branch_key_is_one_line_exit_2(lab):
     assert ran.returncode == 2 and "Traceback" not in ran.stderr
     (line,) = ran.stderr.strip().splitlines()
     assert "`branch` is empty" in line and str(path) in line
+
+
+def test_check_shows_a_failing_prepare_with_its_log_lines(lab):
+    (lab / "evaluator" / "data.py").write_text(
+        "import sys\nprint('fetching the corpus')\nsys.exit('corpus.txt: no such file')\n")
+    path = lab / "pyproject.toml"
+    path.write_text(path.read_text().replace(
+        'train_command =', 'prepare_command = "python -m evaluator.data"\ntrain_command ='))
+    subprocess.run(["git", "add", "-A"], cwd=lab, check=True)
+    commit_all(lab, "a prepare step that fails")
+    ran = autolab(lab, "check", check=False)
+    assert ran.returncode == 1
+    (line,) = marked(ran.stdout, "✗")
+    assert line.startswith("✗ prepare failed: prepare_command exited 1")
+    assert "fetching the corpus" in ran.stdout and "corpus.txt: no such file" in ran.stdout
+    assert "train (seed 0)" not in ran.stdout
