@@ -359,3 +359,15 @@ def test_the_github_forge_works_on_the_labs_branch(tmp_path):
     assert "refs/heads/trunk" in heads.split() and "refs/heads/main" not in heads.split()
     table = scores.parse(Repo(origin).read("trunk", scores.PATH))
     assert [row.trial_id for row in table] == ["baseline", "t0001"]
+
+
+@pytest.mark.parametrize("command, named", [
+    ("python train/train.py --steps 3", ["train/train.py"]),
+    ("cd src && python -m pkg.train", [("pkg.train", ["src/pkg/train.py",
+                                                      "src/pkg/train/__main__.py",
+                                                      "src/pkg/train/__init__.py"])]),
+    ("torchrun --nproc_per_node=8 train.py --config=cfg.py > log.txt", ["train.py"]),
+    ("python -c 'import train'", []),
+])
+def test_the_scripts_a_command_names(command, named):
+    assert doctor.named_files(command) == named
