@@ -1,9 +1,11 @@
 """`autolab doctor`: what a lab still lacks, one line each with how to fix it.
 
-The first line says what confines trial code on this machine (any lab); the
-rest is for GitHub labs. Each check asks GitHub (through PyGithub, like the
-forge) or the local environment one question. A check that cannot be answered with this token
-(e.g. reading branch protection needs admin) is a warning, not a failure:
+The first line says what confines trial code on this machine (any lab); then
+the lab itself (the files its commands name, its globs; `autolab check` asks the
+same before it runs anything); the rest is for GitHub labs. Each check asks GitHub
+(through PyGithub, like the forge) or the local environment one question. A check
+that cannot be answered with this token (e.g. reading branch protection needs admin)
+is a warning, not a failure:
 the lab may well be set up, only this token cannot see it.
 
 `main`'s rules are read as GitHub applies them, classic protection and rulesets together:
@@ -139,13 +141,17 @@ def named_files(command: str) -> list[str | tuple[str, list[str]]]:
     except ValueError:   # unbalanced quotes: the shell will say so when it runs
         return []
     named: list[str | tuple[str, list[str]]] = []
+    here = ""   # where a `cd DIR &&` earlier on the line moved to
     for before, token in zip(["", *tokens], tokens, strict=False):
-        if before == "-m":
-            base = token.replace(".", "/")
-            named.append((token, [f"{base}.py", f"{base}/__main__.py", f"{base}/__init__.py"]))
+        if before == "cd":
+            here = os.path.normpath(os.path.join(here, token))
+        elif before == "-m":
+            base = os.path.join(here, token.replace(".", "/"))
+            named.append((token, [os.path.normpath(f"{base}{end}")
+                                  for end in (".py", "/__main__.py", "/__init__.py")]))
         elif token.endswith(SCRIPTS) and not token.startswith(("-", "/", "$", "~")) \
                 and "=" not in token:
-            named.append(os.path.normpath(token))
+            named.append(os.path.normpath(os.path.join(here, token)))
     return named
 
 

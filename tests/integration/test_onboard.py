@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import EVALUATOR, SENSITIVE, TRAIN, autolab, make_lab
+from fakegithub import FakeGitHub, clone_of_bare
 
 from autolab import charts, config, doctor, scores
 from autolab.cli import brief
@@ -316,3 +317,57 @@ def test_an_empty_branch_key_is_one_line_exit_2(lab):
     assert ran.returncode == 2 and "Traceback" not in ran.stderr
     (line,) = ran.stderr.strip().splitlines()
     assert "`branch` is empty" in line and str(path) in line
+
+
+def test_check_shows_a_failing_prepare_with_its_log_lines(lab):
+    (lab / "evaluator" / "data.py").write_text(
+        "import sys\nprint('fetching the corpus')\nsys.exit('corpus.txt: no such file')\n")
+    path = lab / "pyproject.toml"
+    path.write_text(path.read_text().replace(
+        'train_command =', 'prepare_command = "python -m evaluator.data"\ntrain_command ='))
+    subprocess.run(["git", "add", "-A"], cwd=lab, check=True)
+    commit_all(lab, "a prepare step that fails")
+    ran = autolab(lab, "check", check=False)
+    assert ran.returncode == 1
+    (line,) = marked(ran.stdout, "✗")
+    assert line.startswith("✗ prepare failed: prepare_command exited 1")
+    assert "fetching the corpus" in ran.stdout and "corpus.txt: no such file" in ran.stdout
+    assert "train (seed 0)" not in ran.stdout
+
+
+def test_the_github_forge_works_on_the_labs_branch(tmp_path):
+    """A lab on `trunk`: the PR's base, the merge and the scores all land on `trunk`."""
+    seed = make_lab(tmp_path / "seed", body="value = 1.0 + (math.log10(LR) + 2.0) ** 2",
+                    init=False)
+    subprocess.run(["git", "branch", "-m", "main", "trunk"], cwd=seed, check=True)
+    path = seed / "pyproject.toml"
+    path.write_text(path.read_text() + 'branch = "trunk"\n')
+    commit_all(seed, "the lab's branch is trunk")
+    autolab(seed, "init")
+    clone, origin = clone_of_bare(seed, tmp_path)
+    with FakeGitHub(origin, "lab-owner/lab", main="trunk") as fake:
+        env = {"GITHUB_TOKEN": "test-token", "AUTOLAB_GITHUB_API": fake.url,
+               "GITHUB_REPOSITORY": "lab-owner/lab", "AUTOLAB_GITHUB_WRITE_INTERVAL": "0"}
+        autolab(clone, "try", "LR=0.01", "--forge", "github", "--runner", "local",
+                "--agent", "sweep", env=env)
+        created = [c.body for c in fake.calls if c.method == "POST" and c.path.endswith("/pulls")]
+        assert [body["base"] for body in created] == ["trunk"]
+        (pr,) = fake.pulls()
+        assert pr["merged"]
+    heads = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/heads/"],
+                           cwd=origin, capture_output=True, text=True, check=True).stdout
+    assert "refs/heads/trunk" in heads.split() and "refs/heads/main" not in heads.split()
+    table = scores.parse(Repo(origin).read("trunk", scores.PATH))
+    assert [row.trial_id for row in table] == ["baseline", "t0001"]
+
+
+@pytest.mark.parametrize("command, named", [
+    ("python train/train.py --steps 3", ["train/train.py"]),
+    ("cd src && python -m pkg.train", [("pkg.train", ["src/pkg/train.py",
+                                                      "src/pkg/train/__main__.py",
+                                                      "src/pkg/train/__init__.py"])]),
+    ("torchrun --nproc_per_node=8 train.py --config=cfg.py > log.txt", ["train.py"]),
+    ("python -c 'import train'", []),
+])
+def test_the_scripts_a_command_names(command, named):
+    assert doctor.named_files(command) == named
