@@ -78,7 +78,7 @@ def test_a_baseline_seed_lost_twice_is_left_for_the_next_run_not_blamed_on_main(
     runner = LosingRunner(LocalRunner(loaded), seed=2, losses=2)
     loop = loop_for(lab, runner)
     try:
-        with pytest.raises(InfraError, match="main's script is not to blame"):
+        with pytest.raises(InfraError, match="`main`'s script is not to blame"):
             loop.ensure_baseline(1)
     finally:
         runner.close()

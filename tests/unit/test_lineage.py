@@ -48,8 +48,9 @@ def test_gantt_draws_recorded_slots_from_start_to_end():
     chart = charts.gantt(rows)
     labels = [t.text for t in ET.fromstring(report.svg(chart)).iter(f"{SVG}text")
               if (t.text or "").startswith(("slot", "unrecorded"))]
-    assert labels == ["slot 1", "slot 2", "unrecorded 1"]
+    assert labels == ["slot 1", "slot 2"]     # a row with no slot fills a free slot's lane
     bars = {b.find(f"{SVG}title").text.split()[0]: b for b in shapes(chart, "bar")}
+    assert bars["baseline-abc-s0"].get("y") in {bars["t0001"].get("y"), bars["t0002"].get("y")}
     assert "120.0 s" in bars["t0001"].find(f"{SVG}title").text   # ended_at, not wall_s
     assert bars["t0001"].get("y") == bars["t0004"].get("y") != bars["t0002"].get("y")
 
