@@ -27,6 +27,7 @@ class Status(StrEnum):
     REJECTED = "rejected"           # refused before any compute
     DUPLICATE = "duplicate"         # a change already tried on the same parent
     STALE = "stale"                 # won, but main moved first; re-run on the new main
+    OVER_COMPUTE = "over_compute"   # beat the best, but above max_compute_ratio of its compute
     PRUNED = "pruned"
     CRASH = "crash"
     TIMEOUT = "timeout"
@@ -166,6 +167,9 @@ class Verdict:
     delta_vs_best: float | None = None
     bar: float | None = None
     flags: tuple[str, ...] = ()
+    more_seeds: int = 0             # promising: seeds of this trial still wanted
+    more_best_seeds: int = 0        # promising: seeds of the best still wanted
+    compute_ratio: float | None = None  # train seconds per seed over the best's
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,12 @@ class LedgerRow:
     startup_s: float = 0.0          # billed container start-up, within the compute above
     ended_at: str = ""              # when its verdict came (started_at..ended_at: its whole life)
     slot: int = 0                   # the runner slot it held, 1..parallel (0: not recorded)
+    # compute beside the best's, per seed: train seconds, and the steps or tokens its
+    # curve.jsonl reported (0: none); the ratio is of train seconds (None: not known)
+    work: float = 0.0
+    best_train_s: float = 0.0
+    best_work: float = 0.0
+    compute_ratio: float | None = None
 
     @classmethod
     def columns(cls) -> list[str]:

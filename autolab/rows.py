@@ -9,6 +9,7 @@ import json
 from dataclasses import replace
 
 from autolab.config import Config
+from autolab.decide import Compute
 from autolab.records import (
     BASELINE,
     LedgerRow,
@@ -65,6 +66,7 @@ def trial_row(config: Config, trial: Trial, results: list[RunResult], started_at
         runner=first.runner, gpu=first.gpu, sandbox=first.sandbox, started_at=started_at,
         train_s=sum(r.train_s for r in results), eval_s=sum(r.eval_s for r in results),
         wall_s=sum(r.wall_s for r in results),
+        work=Compute.of([], [r.curve for r in ok]).work,
         log_tail="\n".join(r.log_tail for r in results if r.status != "ok")[-4000:])
     return replace(row, cost_usd=trial.proposal.cost_usd + compute["gpu_usd"]
                    + compute["cpu_usd"], **compute)
@@ -92,6 +94,7 @@ def baseline_row(config: Config, result: RunResult, manifest: Manifest) -> Ledge
         evaluator_sha256=result.evaluator_sha256, data_sha256=result.data_sha256,
         runner=result.runner, gpu=result.gpu, sandbox=result.sandbox,
         started_at=utc_now(), train_s=result.train_s,
+        work=Compute.of([], [result.curve]).work if ok else 0.0,
         eval_s=result.eval_s, wall_s=result.wall_s, log_tail="" if ok else result.log_tail,
         cost_usd=compute["gpu_usd"] + compute["cpu_usd"], **compute)
 
