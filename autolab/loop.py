@@ -420,16 +420,7 @@ class Loop:
         self.best_batch = self.engine.start(Batch(tuple(self.best_jobs(k)), done=back))
 
     def noise(self) -> Noise:
-        rows = self.ledger.seed_groups()
-        baseline: dict[str, list[float]] = {}
-        for r in rows:
-            if r.status == BASELINE and r.metric is not None:
-                baseline.setdefault(r.commit_sha, []).append(r.metric)
-        # a trial's first seed was picked by the screen for being good, which would inflate
-        # σ; its confirming seeds were not, kept and discarded trials alike
-        groups = list(baseline.values()) + [r.seed_values[1:] for r in rows if r.n_seeds > 1
-                                            and r.status != BASELINE]
-        return decide.pooled(groups)
+        return lab_noise(self.ledger)
 
     # settle: report, then merge | hold | close, then record ------------------------
     def finish(self, running: Running, verdict: Verdict) -> None:
@@ -621,6 +612,20 @@ def pruning(config: Config, ledger: Ledger, scores: list[ScoreRow],
         baseline_id(scores[0].commit_sha)) if r.status == BASELINE] if scores else []
     return prune.rule(completed, baseline, config.budget_seconds, config.prune_warmup,
                       config.prune_min_trials, config.direction == "minimize")
+
+
+def lab_noise(ledger: Ledger) -> Noise:
+    """σ pooled over every commit's repeated seeds: the prior for each commit's own."""
+    rows = ledger.seed_groups()
+    baseline: dict[str, list[float]] = {}
+    for r in rows:
+        if r.status == BASELINE and r.metric is not None:
+            baseline.setdefault(r.commit_sha, []).append(r.metric)
+    # a trial's first seed was picked by the screen for being good, which would inflate
+    # σ; its confirming seeds were not, kept and discarded trials alike
+    groups = list(baseline.values()) + [r.seed_values[1:] for r in rows if r.n_seeds > 1
+                                        and r.status != BASELINE]
+    return decide.pooled(groups)
 
 
 def best_rows(ledger: Ledger, best: ScoreRow) -> list[LedgerRow]:
