@@ -99,7 +99,8 @@ class Compute:
     @classmethod
     def of(cls, train_s: list[float], curves: list) -> Compute:
         works = [w for w in (work(c) for c in curves) if w > 0]
-        return cls(statistics.fmean(train_s) if train_s else 0.0,
+        timed = [t for t in train_s if t > 0]   # a rerun's earlier seeds carry no seconds
+        return cls(statistics.fmean(timed) if timed else 0.0,
                    statistics.fmean(works) if works else 0.0)
 
 
@@ -291,32 +292,35 @@ class Rule:
     def unreachable(self) -> str:
         """One line when the best plus the bar (for a trial with the usual seeds) lies beyond
         the metric's declared bound or any value a seed scored; "" when it can be reached."""
-        config = self.config
-        n = 1 + config.confirm_seeds
-        target = self.best_mean + (self.bar(n) if config.direction == "maximize"
-                                   else -self.bar(n))
-        room = self.room()
-        beyond = []
-        if room is not None and config.better(target, self.best_mean) >= room:
-            bound = config.metric_max if config.direction == "maximize" else config.metric_min
-            beyond.append(f"the metric's bound ({bound:g})")
-        if self.seen is not None and config.better(target, self.seen) > 0:
-            beyond.append(f"any value a seed scored ({self.seen:.4g})")
+        config, best = self.config, self.best_own
+        usual = self.bar(1 + config.confirm_seeds)
+        beyond = self.beyond(usual)
         if not beyond:
             return ""
         most = config.max_seeds
-        prior = Own(most, 0.0, self.prior.sigma ** 2, float(self.prior.dof + most))
-        best = self.best_own
-        widest = self.bar_for(prior, Own(most, best.mean, best.var, best.dof + most))
-        hope = (f"with {most} seeds of each (max_seeds) the bar is {widest:.3g}, so a close "
-                "trial gets more seeds of itself and the best" if widest < self.bar(n)
-                and (room is None or widest < room) else
-                f"even {most} seeds of each (max_seeds) leave a bar of {widest:.3g}: raise "
-                "max_seeds, or make the baseline less noisy")
+        # the most hopeful case: a trial with no spread of its own, the best at max_seeds
+        widest = self.bar_for(Own(most, 0.0, 0.0, float(most)), self.projected(best, most))
+        hope = (f"with {most} seeds of the best (max_seeds) a steady trial faces a bar of "
+                f"{widest:.3g}, so a close trial gets more seeds of itself and the best"
+                if not self.beyond(widest) else
+                f"even {most} seeds of the best (max_seeds) leave a steady trial a bar of "
+                f"{widest:.3g}: raise max_seeds, or make the baseline less noisy")
         verb = "above" if config.direction == "maximize" else "below"
+        target = self.best_mean + (usual if config.direction == "maximize" else -usual)
         return (f"the bar cannot be reached: a keep needs {config.metric} {verb} {target:.4g} "
-                f"(best {self.best_mean:.4g} over {best.n} seeds, bar {self.bar(n):.3g}), beyond "
+                f"(best {self.best_mean:.4g} over {best.n} seeds, bar {usual:.3g}), beyond "
                 f"{' and '.join(beyond)}; {hope}")
+
+    def beyond(self, bar: float) -> list[str]:
+        """What the best plus `bar` lies beyond: the metric's bound, the best value seen."""
+        config, out = self.config, []
+        room = self.room()
+        if room is not None and bar >= room:
+            bound = config.metric_max if config.direction == "maximize" else config.metric_min
+            out.append(f"the metric's bound ({bound:g})")
+        if self.seen is not None and bar > config.better(self.seen, self.best_mean):
+            out.append(f"any value a seed scored ({self.seen:.4g})")
+        return out
 
     @staticmethod
     def describe(config: Config) -> str:
