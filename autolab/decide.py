@@ -129,35 +129,32 @@ class Rule:
     best_compute: Compute = field(default_factory=Compute)
 
     # the noise ---------------------------------------------------------------
-    def own(self, values: list[float] | tuple[float, ...]) -> Own:
-        n, prior_var = len(values), self.prior.sigma ** 2
+    def shrunk(self, n: int, mean: float, var: float) -> Own:
+        """n seeds of sample variance `var`, their σ² shrunk towards the pooled one."""
         weight = min(PRIOR_DOF, self.prior.dof)
-        if n < 2:
-            return Own(n, statistics.fmean(values) if values else math.nan, prior_var,
-                       float(self.prior.dof))
-        var = statistics.variance(values)
-        return Own(n, statistics.fmean(values),
-                   (weight * prior_var + (n - 1) * var) / (weight + n - 1), weight + n - 1, var)
+        return Own(n, mean, (weight * self.prior.sigma ** 2 + (n - 1) * var) / (weight + n - 1),
+                   weight + n - 1, var)
+
+    def own(self, values: list[float] | tuple[float, ...]) -> Own:
+        if len(values) < 2:   # no spread of its own: the pooled σ
+            return Own(len(values), statistics.fmean(values) if values else math.nan,
+                       self.prior.sigma ** 2, float(self.prior.dof))
+        return self.shrunk(len(values), statistics.fmean(values), statistics.variance(values))
 
     def projected(self, own: Own, n: int) -> Own:
         """`own` as it would be at `n` seeds if the new seeds spread as the first did."""
         if n <= own.n or math.isnan(own.raw):
             return Own(max(n, own.n), own.mean, own.var, own.dof + max(0, n - own.n), own.raw)
-        weight = own.dof - (own.n - 1)
-        return Own(n, own.mean, (weight * self.prior.sigma ** 2 + (n - 1) * own.raw)
-                   / (weight + n - 1), weight + n - 1, own.raw)
+        return self.shrunk(n, own.mean, own.raw)
 
     @property
     def best_own(self) -> Own:
         if self.best_seeds:
             return self.own(self.best_seeds)
         # only the scores row is known: its n seeds with its σ
-        n, var = self.best.n_seeds, self.best.metric_std ** 2
-        weight = min(PRIOR_DOF, self.prior.dof)
-        if n < 2:
-            return Own(max(n, 1), self.best.metric, self.prior.sigma ** 2, float(self.prior.dof))
-        return Own(n, self.best.metric, (weight * self.prior.sigma ** 2 + (n - 1) * var)
-                   / (weight + n - 1), weight + n - 1, var)
+        if self.best.n_seeds < 2:
+            return Own(1, self.best.metric, self.prior.sigma ** 2, float(self.prior.dof))
+        return self.shrunk(self.best.n_seeds, self.best.metric, self.best.metric_std ** 2)
 
     def welch(self, cand: Own, best: Own) -> tuple[float, float]:
         """The standard error of the difference of means, and its Welch–Satterthwaite dof."""
