@@ -326,8 +326,9 @@ class Rule:
         text = (f"a candidate's first seed must beat the best mean by about {config.z_screen} "
                 f"standard errors of the seed noise to earn {config.confirm_seeds} fresh seeds; "
                 "it is kept only if all its seeds, and the fresh seeds alone, beat the best by "
-                "more than a Welch bar, t times sqrt(own sigma^2/n + best sigma^2/n_best), each "
-                "commit's sigma being its own seeds' spread (t >= 2), or min_delta="
+                "more than a Welch bar, t times sqrt(own sigma^2/n + best sigma^2/n_best) with "
+                "t >= 2, each commit's sigma being its own seeds' spread shrunk towards the "
+                "lab's pooled sigma, or min_delta="
                 f"{config.min_delta:g} if larger. A close call gets more seeds (up to "
                 f"{config.max_seeds}) of itself or of the best. A change with less seed-to-seed "
                 "spread needs a smaller gain.")
