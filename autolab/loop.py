@@ -471,7 +471,8 @@ class Loop:
 
     def act(self, trial: Trial, row: LedgerRow, action: Action) -> LedgerRow:
         """Report, then merge, hold or close; the row as it ends (a lost race: stale)."""
-        scores, rule = self.forge.scores(), self.rule()
+        scores = self.forge.scores()
+        rule = self.rule() if scores else None
         history = self.report_history(scores)
         if action == Action.MERGE:
             try:
