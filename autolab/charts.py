@@ -24,7 +24,7 @@ COLOURS = {
     "stale": "#bf8700", "rejected": "#d0d7de", "duplicate": "#d0d7de", "pruned": "#afb8c1",
     "crash": "#cf222e", "timeout": "#e16f24", "oom": "#a40e26", "diverged": "#8250df",
     "no_artifact": "#bc4c00", "gate_failed": "#953800", "integrity_mismatch": "#6e011a",
-    "eval_error": "#fa4549", "infra_error": "#6e7781",
+    "eval_error": "#fa4549", "infra_error": "#6e7781", "over_compute": "#9a6700",
 }
 
 

@@ -31,7 +31,7 @@ from autolab.forges.local import TRIAL_REFS
 from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import Ledger
-from autolab.loop import Loop, pruning
+from autolab.loop import Loop, lab_noise, pruning, rule_from
 from autolab.progress import Progress
 from autolab.records import BASELINE, IMPORTED, Job
 from autolab.spend import Spend
@@ -314,6 +314,10 @@ def status(lab_dir, last, forge):
         console.print(f"best {metric}: [bold]{best.metric:.5g}[/bold] ({best.trial_id}, "
                       f"{best.n_seeds} seeds); baseline {base.metric:.5g} ± "
                       f"{base.metric_std:.3g}; {len(frontier) - 1} kept")
+        unreachable = rule_from(lab.config, ledger, frontier, lab_noise(ledger),
+                                seen=True).unreachable()
+        if unreachable:
+            console.print(escape(unreachable), style="yellow", soft_wrap=True)
     else:
         console.print("no baseline yet: `autolab run` starts with it")
     for source, group in importer.by_source(rows).items():
@@ -338,10 +342,11 @@ def status(lab_dir, last, forge):
         counts[r.status] = counts.get(r.status, 0) + 1
     console.print(f"{len(trials)} trials: " + ", ".join(f"{v} {k}" for k, v in
                                                      sorted(counts.items())) if trials else "")
-    table = Table("trial", "status", metric, "Δ best", "hypothesis", box=None)
+    table = Table("trial", "status", metric, "Δ best", "compute", "hypothesis", box=None)
     for r in trials[-last:]:
         table.add_row(r.trial_id, r.status, "–" if r.metric is None else f"{r.metric:.5g}",
                       "–" if r.delta_vs_best is None else f"{r.delta_vs_best:+.4g}",
+                      "–" if r.compute_ratio is None else f"{r.compute_ratio:.2f}×",
                       escape(brief(r.hypothesis, 70)))
     if trials:
         console.print(table)

@@ -9,6 +9,7 @@ Its place in the whole: ARCHITECTURE.md, "The edges".
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -90,6 +91,10 @@ class Config:
     confirm_seeds: int = 3
     z_screen: float = 1.0               # the first seed's gain, in σ, that earns confirm seeds
     min_delta: float = 0.0
+    max_seeds: int = 16                 # most seeds of one commit (a trial, or the best)
+    metric_min: float = -math.inf       # the metric's declared bounds: a bar beyond one
+    metric_max: float = math.inf        # cannot be reached, and `run` and `status` say so
+    max_compute_ratio: float = 0.0      # >0: a trial above it is over_compute, not kept
     max_artifact_bytes: int = 16_000_000
     max_file_bytes: int = 1_000_000
     hold_suspicious: bool = False
@@ -219,6 +224,12 @@ def parse(table: dict, where: str) -> Config:
     if config.baseline_seeds < 2 or config.confirm_seeds < 0:
         raise ConfigError(f"{where}: `baseline_seeds` must be >= 2 (one seed has no noise "
                           f"band) and `confirm_seeds` >= 0")
+    if config.max_seeds < 1 + config.confirm_seeds or config.max_compute_ratio < 0:
+        raise ConfigError(f"{where}: `max_seeds` must be >= 1 + `confirm_seeds` and "
+                          f"`max_compute_ratio` >= 0 (0: no limit)")
+    if not config.metric_min < config.metric_max:
+        raise ConfigError(f"{where}: `metric_min` ({config.metric_min}) must be below "
+                          f"`metric_max` ({config.metric_max})")
     if config.z_screen < 0 or config.prune_min_trials < 3 or config.prune_audit_every < 0:
         raise ConfigError(f"{where}: `z_screen` must be >= 0, `prune_min_trials` >= 3 (a rank "
                           f"correlation needs them) and `prune_audit_every` >= 0")

@@ -28,7 +28,7 @@ from autolab.agents.base import Agent, Context
 from autolab.backlog import SOURCE as IDEA_SOURCE
 from autolab.backlog import Backlog
 from autolab.config import Config, Lab
-from autolab.decide import Noise
+from autolab.decide import Compute, Noise, Rule
 from autolab.engine import Batch, Engine
 from autolab.errors import AutolabError, BaselineError, InfraError, StaleError, UserError
 from autolab.forges.base import Forge
@@ -57,7 +57,8 @@ from autolab.runners.base import Runner
 
 SEEDS_PER_TRIAL = 100   # trial n runs seeds n*100, n*100+1, ...: fresh, and reproducible
 HISTORY = 2000          # ledger rows an agent reads back; its lineage slice is separate
-COMPLETED = (Status.KEEP, Status.DISCARD, Status.HELD, Status.STALE)  # ran to a verdict
+COMPLETED = (Status.KEEP, Status.DISCARD, Status.HELD, Status.STALE,  # ran to a verdict
+             Status.OVER_COMPUTE)
 PRUNE_WINDOW = 200      # the latest completed trials the prune rule learns from
 
 
@@ -72,6 +73,7 @@ class Running:
     results: list[RunResult] = field(default_factory=list)
     audit: PruneRule | None = None   # the rule its first seed ran without, to be replayed
     slot: int = 0           # the loop's slot, 1..parallel: what the Gantt draws it in
+    best_compute: Compute = field(default_factory=Compute)  # the best's, when last judged
 
     def seed(self, k: int) -> int:
         return self.number * SEEDS_PER_TRIAL + k
@@ -91,6 +93,8 @@ class Loop:
         self._prune: tuple[int, PruneRule | None, str] | None = None  # (rows, rule, why)
         self._completed: dict[str, tuple[list, float] | None] = {}    # pruning()'s memo
         self.backlog = Backlog(lab.home)
+        self.best_batch: Batch | None = None      # more seeds of the best, in flight
+        self.awaiting_best: list[Running] = []    # trials judged again when they are back
 
     # the public API ----------------------------------------------------------
     def run(self, trials: int, parallel: int, idea: str = "") -> None:
@@ -110,6 +114,8 @@ class Loop:
         scores = self.forge.scores()
         self.progress.start(trials, resumed=len(resumed),
                             best=scores[-1].metric if scores else None)
+        if scores and (unreachable := self.rule(seen=True).unreachable()):
+            self.progress.note(unreachable)
         while True:
             while self.engine.busy < parallel and started < trials:
                 if stop := self.runner.out_of_budget(1 + self.config.confirm_seeds):
@@ -162,11 +168,17 @@ class Loop:
         # judged with the first seeds first: the fresh ones are what confirms a win
         while all(r.status == Status.OK for r in fresh) and len(before) + len(fresh) < wanted:
             fresh += self.engine.run(self.jobs(running, [len(fresh)]))
-        failed = [r for r in fresh if r.status != Status.OK]
         running.results = before + fresh
-        verdict = Verdict(failed[0].status, failed[0].reason) if failed else decide.judge(
-            self.config, [rows.metric(self.config, r) for r in running.results],
-            self.forge.scores()[-1], self.noise())
+        while True:
+            failed = [r for r in running.results if r.status != Status.OK]
+            verdict = Verdict(failed[0].status, failed[0].reason) if failed \
+                else self.judged(running)
+            if verdict.status != Status.PROMISING:
+                break
+            if verdict.more_best_seeds:
+                self.record_best_seeds(self.engine.run(self.best_jobs(verdict.more_best_seeds)))
+            n = len(running.results)
+            running.results += self.engine.run(self.jobs(running, range(n, n + verdict.more_seeds)))
         self.finish(running, verdict)
         return self.after_settle(trial.trial_id, row)
 
@@ -345,33 +357,79 @@ class Loop:
         if failed:
             self.finish(running, Verdict(failed[0].status, failed[0].reason))
             return
-        verdict = decide.judge(self.config, [rows.metric(self.config, r)
-                                             for r in running.results],
-                               self.forge.scores()[-1], self.noise())
+        verdict = self.judged(running)
         if verdict.status == Status.PROMISING:
             self.progress.note(f"{running.trial.trial_id}: {verdict.reason}")
-            self.execute(running, range(len(running.results), 1 + self.config.confirm_seeds))
+            if verdict.more_best_seeds:
+                self.more_best_seeds(verdict.more_best_seeds, running)
+                return
+            n = len(running.results)
+            self.execute(running, range(n, n + verdict.more_seeds))
             return
         self.finish(running, verdict)
 
+    def judged(self, running: Running) -> Verdict:
+        """The rule's verdict on the trial's seeds so far; it remembers the best's compute."""
+        rule = self.rule()
+        running.best_compute = rule.best_compute
+        return rule.judge([rows.metric(self.config, r) for r in running.results],
+                          Compute.of([r.train_s for r in running.results],
+                                     [r.curve for r in running.results]))
+
+    def rule(self, seen: bool = False) -> Rule:
+        """The decision rule now: the pooled noise, and every seed of main's best."""
+        return rule_from(self.config, self.ledger, self.forge.scores(), self.noise(), seen)
+
+    # more seeds of the best ------------------------------------------------------
+    def best_jobs(self, k: int) -> list[Job]:
+        """k fresh seeds of the best's commit, as baseline-style ids of that commit."""
+        best = self.forge.scores()[-1]
+        prefix = baseline_id(best.commit_sha)
+        ran = [s for r in best_rows(self.ledger, best) for s in json.loads(r.seeds)]
+        first = max(ran, default=-1) + 1
+        manifest = manifest_at(self.repo, best.commit_sha, watched(self.config))
+        return [Job(f"{prefix}{seed}", best.commit_sha, manifest, self.forge.main_sha(), seed)
+                for seed in range(first, first + k)]
+
+    def record_best_seeds(self, results: list[RunResult]) -> None:
+        """A best's extra seeds join its seeds as baseline rows of its commit; a seed the
+        runner lost is not recorded (the next request runs another)."""
+        best = self.forge.scores()[-1]
+        for result in results:
+            if result.status == Status.INFRA_ERROR:
+                self.progress.note(f"{result.job.trial_id}: {result.reason}")
+                continue
+            row = replace(rows.baseline_row(self.config, result, result.job.manifest),
+                          source="best-seeds", hypothesis=f"more seeds of {best.trial_id}")
+            self.record(row)
+            self.progress.ended(row.trial_id, row.status, row.reason, row.metric)
+
+    def more_best_seeds(self, k: int, running: Running) -> None:
+        """Run k more seeds of the best (one batch at a time for the whole lab); `running` is
+        judged again when they are back."""
+        self.awaiting_best.append(running)
+        if self.best_batch is not None and not self.best_batch.complete:
+            return
+
+        def back(results: list[RunResult]) -> None:
+            self.record_best_seeds(results)
+            waiting, self.awaiting_best = self.awaiting_best, []
+            for trial in waiting:
+                self.decide(trial, [])
+
+        self.best_batch = self.engine.start(Batch(tuple(self.best_jobs(k)), done=back))
+
     def noise(self) -> Noise:
-        rows = self.ledger.seed_groups()
-        baseline: dict[str, list[float]] = {}
-        for r in rows:
-            if r.status == BASELINE and r.metric is not None:
-                baseline.setdefault(r.commit_sha, []).append(r.metric)
-        # a trial's first seed was picked by the screen for being good, which would inflate
-        # σ; its confirming seeds were not, kept and discarded trials alike
-        groups = list(baseline.values()) + [r.seed_values[1:] for r in rows if r.n_seeds > 1
-                                            and r.status != BASELINE]
-        return decide.pooled(groups)
+        return lab_noise(self.ledger)
 
     # settle: report, then merge | hold | close, then record ------------------------
     def finish(self, running: Running, verdict: Verdict) -> None:
         self.running.pop(running.trial.trial_id, None)
         trial = running.trial
         row = replace(rows.trial_row(self.config, trial, running.results, running.started_at,
-                                     verdict), ended_at=utc_now(), slot=running.slot)
+                                     verdict), ended_at=utc_now(), slot=running.slot,
+                      best_train_s=running.best_compute.train_s,
+                      best_work=running.best_compute.work, compute_ratio=verdict.compute_ratio)
         if running.audit is not None and verdict.status in (Status.KEEP, Status.DISCARD):
             row = replace(row, **self.audited(running, verdict))
         action = Action.MERGE if verdict.status == Status.KEEP else Action.CLOSE
@@ -408,16 +466,18 @@ class Loop:
             return
         self.record(row)
         path.unlink()
-        self.progress.ended(trial.trial_id, row.status, row.reason, row.metric)
+        self.progress.ended(trial.trial_id, row.status, row.reason, row.metric,
+                            row.compute_ratio)
 
     def act(self, trial: Trial, row: LedgerRow, action: Action) -> LedgerRow:
         """Report, then merge, hold or close; the row as it ends (a lost race: stale)."""
-        scores, noise = self.forge.scores(), self.noise()
+        scores = self.forge.scores()
+        rule = self.rule() if scores else None
         history = self.report_history(scores)
         if action == Action.MERGE:
             try:
                 self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
-                                                         noise))
+                                                         rule))
                 self.forge.merge(trial, trial.commit_sha, rows.score_row(trial, row, scores),
                                  pages=self.pages([*history, row]))
             except StaleError as exc:
@@ -425,7 +485,7 @@ class Loop:
                 action = Action.CLOSE
         if action != Action.MERGE:
             self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
-                                                     noise))
+                                                     rule))
         if action == Action.CLOSE:
             self.forge.close(trial, f"{row.status}: {row.reason}")
         return row
@@ -555,3 +615,44 @@ def pruning(config: Config, ledger: Ledger, scores: list[ScoreRow],
         baseline_id(scores[0].commit_sha)) if r.status == BASELINE] if scores else []
     return prune.rule(completed, baseline, config.budget_seconds, config.prune_warmup,
                       config.prune_min_trials, config.direction == "minimize")
+
+
+def lab_noise(ledger: Ledger) -> Noise:
+    """σ pooled over every commit's repeated seeds: the prior for each commit's own."""
+    rows = ledger.seed_groups()
+    baseline: dict[str, list[float]] = {}
+    for r in rows:
+        if r.status == BASELINE and r.metric is not None:
+            baseline.setdefault(r.commit_sha, []).append(r.metric)
+    # a trial's first seed was picked by the screen for being good, which would inflate
+    # σ; its confirming seeds were not, kept and discarded trials alike
+    groups = list(baseline.values()) + [r.seed_values[1:] for r in rows if r.n_seeds > 1
+                                        and r.status != BASELINE]
+    return decide.pooled(groups)
+
+
+def best_rows(ledger: Ledger, best: ScoreRow) -> list[LedgerRow]:
+    """The ledger rows holding the best's seeds: its trial's row, and the baseline rows of its
+    commit (the baseline's own seeds, or the extra seeds the rule asked for)."""
+    own = ledger.by_id([best.trial_id]) if best.trial_id != "baseline" else []
+    return own + [r for r in ledger.starting_with(baseline_id(best.commit_sha))
+                  if r.status == BASELINE and r.commit_sha == best.commit_sha]
+
+
+def rule_from(config: Config, ledger: Ledger, scores: list[ScoreRow], noise: Noise,
+              seen: bool = False) -> Rule:
+    """The decision rule against main's best; `seen` also reads the best value any seed of
+    this lab scored (every row: only for the unreachable-bar line)."""
+    best = scores[-1]
+    held = best_rows(ledger, best)
+    values = tuple(v for r in held for v in r.seed_values)
+    runs = sum(max(1, len(json.loads(r.seeds))) for r in held)
+    works = [r.work for r in held if r.work]
+    compute = Compute(sum(r.train_s for r in held) / runs if held else 0.0,
+                      sum(works) / len(works) if works else 0.0)
+    extreme = None
+    if seen:
+        every = [v for r in ledger.rows(columns=LIGHT) if not r.imported for v in r.seed_values]
+        pick = min if config.direction == "minimize" else max
+        extreme = pick(every) if every else None
+    return Rule(config, noise, best, values, extreme, compute)

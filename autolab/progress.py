@@ -57,7 +57,8 @@ class Progress:
         self._line(f"[{self.started}/{self.total}] {trial.trial_id} started: "
                    f"{escape(trial.proposal.hypothesis)}")
 
-    def ended(self, trial_id: str, status: str, reason: str, metric: float | None) -> None:
+    def ended(self, trial_id: str, status: str, reason: str, metric: float | None,
+              compute_ratio: float | None = None) -> None:
         counter = "baseline"
         if not trial_id.startswith("baseline"):
             self.done += 1
@@ -66,6 +67,8 @@ class Progress:
             self.best = metric
         style = STYLE.get(status, "red")
         value = f" {self.metric} {metric:.5g}" if metric is not None else ""
+        if compute_ratio is not None:   # what the result cost beside the best's
+            value += f" compute {compute_ratio:.2f}×"
         self.console.print(f"[dim]{self._stamp()}[/dim] {counter} {trial_id} "
                            f"[{style}]{status}[/{style}]{value} [dim]{escape(reason)}[/dim]",
                            soft_wrap=True)

@@ -27,6 +27,7 @@ class Status(StrEnum):
     REJECTED = "rejected"           # refused before any compute
     DUPLICATE = "duplicate"         # a change already tried on the same parent
     STALE = "stale"                 # won, but main moved first; re-run on the new main
+    OVER_COMPUTE = "over_compute"   # beat the best, but above max_compute_ratio of its compute
     PRUNED = "pruned"
     CRASH = "crash"
     TIMEOUT = "timeout"
@@ -168,6 +169,9 @@ class Verdict:
     delta_vs_best: float | None = None
     bar: float | None = None
     flags: tuple[str, ...] = ()
+    more_seeds: int = 0             # promising: seeds of this trial still wanted
+    more_best_seeds: int = 0        # promising: seeds of the best still wanted
+    compute_ratio: float | None = None  # train seconds per seed over the best's
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,12 @@ class LedgerRow:
     slot: int = 0                   # the runner slot it held, 1..parallel (0: not recorded)
     metric_source: str = ""         # "evaluator", or "train_log": the script scored itself
     inputs_sha256: str = ""         # the git-ignored inputs it ran on ("": none declared)
+    # compute beside the best's, per seed: train seconds, and the steps or tokens its
+    # curve.jsonl reported (0: none); the ratio is of train seconds (None: not known)
+    work: float = 0.0
+    best_train_s: float = 0.0
+    best_work: float = 0.0
+    compute_ratio: float | None = None
 
     @classmethod
     def columns(cls) -> list[str]:

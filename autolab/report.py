@@ -126,19 +126,26 @@ def loss_chart(row: LedgerRow, best: LedgerRow | None) -> dict | None:
 
 
 def comment(lab: Lab, trial: Trial, row: LedgerRow, scores: list[ScoreRow],
-            history: Sequence[LedgerRow] = (), noise: decide.Noise | None = None) -> str:
+            history: Sequence[LedgerRow] = (), rule: decide.Rule | None = None) -> str:
     """The PR comment; `scores` is main's scores.csv before this trial's verdict lands."""
     config = lab.config
     best = scores[-1] if scores else None
     baseline = scores[0] if scores else None
     best_rows, base_rows = reference_rows(history, best), reference_rows(history, baseline)
     bar = None
-    if noise is not None and best is not None and row.n_seeds:
-        bar = decide.noise_bar(config, noise, row.n_seeds, best.n_seeds)
+    if rule is not None and best is not None and row.n_seeds:
+        values = row.seed_values
+        bar = rule.bar_for(rule.own(values)) if len(values) > 1 else \
+            rule.bar(row.n_seeds) if row.n_seeds > 1 else rule.screen_bar()
     secondary = json.loads(row.secondary)
     names = list(dict.fromkeys([*config.secondary, *secondary]))
     return render("comment.md.j2", config=config, trial=trial, row=row, best=best,
-                  baseline=baseline, noise=noise, bar=bar,
+                  baseline=baseline, rule=rule, bar=bar,
+                  best_n=rule.best_own.n if rule is not None and best is not None else 0,
+                  best_sigma=decide.spread(list(rule.best_seeds)) if rule and rule.best_seeds
+                  else best.metric_std if best else None,
+                  unreachable=rule.unreachable() if rule is not None and best is not None
+                  else "",
                   failed=row.status in FAILURES or row.status == "stale",
                   vs_baseline=None if row.metric is None or baseline is None
                   else row.metric - baseline.metric,

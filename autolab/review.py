@@ -114,7 +114,8 @@ class Reviews:
         return status_of(row) == "held"
 
     def keep(self, number: int, user: str) -> str:
-        return self.override(number, user, ("held", "discard"), "keep", f"kept by @{user}")
+        return self.override(number, user, ("held", "discard", "over_compute"), "keep",
+                             f"kept by @{user}")
 
     def release(self, number: int, user: str) -> str:
         return self.override(number, user, ("held",), "approved",

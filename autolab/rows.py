@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 
 from autolab.config import Config
+from autolab.decide import Compute
 from autolab.records import (
     BASELINE,
     LedgerRow,
@@ -66,6 +67,7 @@ def trial_row(config: Config, trial: Trial, results: list[RunResult], started_at
         runner=first.runner, gpu=first.gpu, sandbox=first.sandbox, started_at=started_at,
         train_s=sum(r.train_s for r in results), eval_s=sum(r.eval_s for r in results),
         wall_s=sum(r.wall_s for r in results),
+        work=Compute.of([], [r.curve for r in ok]).work,
         log_tail="\n".join(r.log_tail for r in results if r.status != "ok")[-4000:],
         metric_source=config.metric_from, inputs_sha256=first.inputs_sha256)
     return replace(row, cost_usd=trial.proposal.cost_usd + compute["gpu_usd"]
@@ -97,6 +99,7 @@ def baseline_row(config: Config, result: RunResult, manifest: Manifest) -> Ledge
         runner=result.runner, gpu=result.gpu, sandbox=result.sandbox,
         started_at=utc_now(ended - result.wall_s), ended_at=utc_now(ended),
         train_s=result.train_s,
+        work=Compute.of([], [result.curve]).work if ok else 0.0,
         eval_s=result.eval_s, wall_s=result.wall_s, log_tail="" if ok else result.log_tail,
         metric_source=config.metric_from, inputs_sha256=result.inputs_sha256,
         cost_usd=compute["gpu_usd"] + compute["cpu_usd"], **compute)

@@ -17,6 +17,7 @@ import jinja2
 
 from autolab.agents.base import Context
 from autolab.agents.roles import role as role_named
+from autolab.decide import Rule
 from autolab.records import BASELINE
 
 RECENT = 8          # the last N trials every role sees
@@ -46,7 +47,8 @@ def system_blocks(context: Context, role: str) -> list[dict]:
     """The stable prefix, cached: the program and script (shared by every role), then the
     role. A cache breakpoint after each lets all roles reuse the first block."""
     program = render("agent_program.j2", config=context.config, files=context.files,
-                     parent_sha=context.parent_sha)
+                     parent_sha=context.parent_sha,
+                     decision_rule=Rule.describe(context.config))
     focus = render("agent_role.j2", role=role_named(role))
     return [{"type": "text", "text": program, "cache_control": {"type": "ephemeral"}},
             {"type": "text", "text": focus, "cache_control": {"type": "ephemeral"}}]

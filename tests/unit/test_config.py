@@ -67,6 +67,10 @@ def test_better_follows_direction():
     ({"runner": "local"}, "runner"),
     ({"baseline_seeds": 0}, "baseline_seeds"),
     ({"runner": {"parallel": 0}}, "runner.parallel"),
+    ({"max_seeds": 3}, "max_seeds"),
+    ({"max_compute_ratio": -1.0}, "max_compute_ratio"),
+    ({"metric_min": 2.0, "metric_max": 1.5}, "metric_min"),
+    ({"metric_max": "1.5"}, "metric_max"),
 ])
 def test_bad_table_names_key_and_file(changes, key):
     with pytest.raises(ConfigError) as info:
@@ -75,6 +79,12 @@ def test_bad_table_names_key_and_file(changes, key):
     assert f"`{key}`" in message
     assert WHERE in message
     assert "\n" not in message
+
+
+def test_metric_bounds_default_to_unbounded_and_take_integers():
+    assert parse(table(), WHERE).metric_max == float("inf")
+    bounded = parse(table(metric_min=0, metric_max=1), WHERE)
+    assert (bounded.metric_min, bounded.metric_max) == (0.0, 1.0)
 
 
 def test_integer_accepted_for_float_but_not_bool_for_int():

@@ -52,21 +52,28 @@ def lab(tmp_path_factory):
     return config.load(make_lab(tmp_path_factory.mktemp("report") / "lab"))
 
 
+def rule(lab) -> decide.Rule:
+    return decide.Rule(lab.config, decide.Noise(0.01, 4), BEST, (1.392, 1.40, 1.408))
+
+
 def render(lab, row: LedgerRow) -> str:
-    return report.comment(lab, trial(), row, [BASE, BEST], HISTORY, decide.Noise(0.01, 4))
+    return report.comment(lab, trial(), row, [BASE, BEST], HISTORY, rule(lab))
 
 
 def test_keep_comment_has_verdict_table_noise_curve_config_and_reproduce(lab):
     row = ledger_row("t0007", "keep", reason="score 1.35 over 3 seeds beats the best",
                      metric=1.35, metric_std=0.004, n_seeds=3, delta_vs_best=-0.05,
-                     curve=curve(1.35), flags="suspicious")
+                     seed_metrics="[1.346, 1.35, 1.354]", curve=curve(1.35),
+                     flags="suspicious")
     text = render(lab, row)
     assert text.startswith("### ✅ autolab t0007: **keep**: Set WIDTH from 64 to 96")
     assert "| **this trial** | **1.35** | 0.004 | 3 | **-0.05** | -0.15 |" in text
     assert "| best (t0003) | 1.4 | 0.008 | 3 | | -0.1 |" in text
     assert "| baseline | 1.5 | 0.01 | 3 | +0.1 | |" in text
-    bar = decide.noise_bar(lab.config, decide.Noise(0.01, 4), 3, 3)
+    bar = rule(lab).bar_for(rule(lab).own([1.346, 1.35, 1.354]))
     assert f"more than **{report.fmt(bar)}**" in text
+    assert "this trial's σ 0.004 over 3 seeds, the best's 0.008 over 3" in text
+    assert "Compute:" not in text      # no train seconds known for the best: no ratio
     assert "flags: **suspicious**" in text
     assert "| params | 811000 | 811000 | 811000 |" in text
     block = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
@@ -77,6 +84,17 @@ def test_keep_comment_has_verdict_table_noise_curve_config_and_reproduce(lab):
     assert f"| `train/train.py` | `{'b' * 64}` |" in text
     assert f"- evaluator_sha256: `{'e' * 64}`" in text
     assert text.rstrip().endswith("Reproduce: `autolab reproduce t0007`")
+
+
+def test_comment_shows_the_compute_ratio_beside_the_best(lab):
+    row = ledger_row("t0007", "over_compute", reason="beats the best, but with 1.84× its "
+                     "train seconds per seed", metric=1.35, n_seeds=2, train_s=44.0,
+                     best_train_s=12.0, compute_ratio=44.0 / 2 / 12.0, work=2400.0,
+                     best_work=1200.0, seed_metrics="[1.35, 1.35]")
+    text = render(lab, row)
+    assert text.startswith("### 💸 autolab t0007: **over_compute**")
+    assert ("Compute: 22 s of training per seed against the best's 12 s: **1.83×** the "
+            "best's; 2400 steps or tokens per seed against 1200 (2.00×)") in text
 
 
 def test_discard_comment_shows_the_positive_delta_and_both_curves(lab):
