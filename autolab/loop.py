@@ -33,7 +33,7 @@ from autolab.engine import Batch, Engine
 from autolab.errors import AutolabError, BaselineError, InfraError, StaleError, UserError
 from autolab.forges.base import Forge
 from autolab.gitops import Repo, glob_regex
-from autolab.integrity import manifest_at, watched
+from autolab.integrity import differences, frozen_fingerprint, frozen_manifest, manifest_at, watched
 from autolab.ledger import LIGHT, Ledger
 from autolab.pending import Pending
 from autolab.progress import Progress
@@ -91,6 +91,8 @@ class Loop:
         self._prune: tuple[int, PruneRule | None, str] | None = None  # (rows, rule, why)
         self._completed: dict[str, tuple[list, float] | None] = {}    # pruning()'s memo
         self.backlog = Backlog(lab.home)
+        self._fingerprints: dict[str, str] = {}   # by commit: main's frozen inputs there
+        self._measured: tuple[str, str] | None = None   # (baseline commit, its fingerprint)
 
     # the public API ----------------------------------------------------------
     def run(self, trials: int, parallel: int, idea: str = "") -> None:
@@ -355,7 +357,9 @@ class Loop:
         self.finish(running, verdict)
 
     def noise(self) -> Noise:
-        rows = self.ledger.seed_groups()
+        # only seeds measured under the frozen inputs the current baseline was measured under
+        measured = self.measured_under(self.forge.scores())
+        rows = [r for r in self.ledger.seed_groups() if (r.frozen_sha256 or "") == measured]
         baseline: dict[str, list[float]] = {}
         for r in rows:
             if r.status == BASELINE and r.metric is not None:
@@ -371,7 +375,8 @@ class Loop:
         self.running.pop(running.trial.trial_id, None)
         trial = running.trial
         row = replace(rows.trial_row(self.config, trial, running.results, running.started_at,
-                                     verdict), ended_at=utc_now(), slot=running.slot)
+                                     verdict), ended_at=utc_now(), slot=running.slot,
+                      frozen_sha256=self.fingerprint(running.eval_sha))
         if running.audit is not None and verdict.status in (Status.KEEP, Status.DISCARD):
             row = replace(row, **self.audited(running, verdict))
         action = Action.MERGE if verdict.status == Status.KEEP else Action.CLOSE
@@ -470,12 +475,57 @@ class Loop:
         return lambda frontier: report.pages(self.config, frontier, history)
 
     # the baseline ----------------------------------------------------------------
-    def ensure_baseline(self, parallel: int) -> None:
+    def fingerprint(self, commit: str) -> str:
+        if commit not in self._fingerprints:
+            self._fingerprints[commit] = frozen_fingerprint(self.repo, self.config, commit)
+        return self._fingerprints[commit]
+
+    def measured_under(self, scores: list[ScoreRow]) -> str:
+        """The fingerprint the current baseline's seeds recorded ("" for rows from before
+        fingerprints were recorded)."""
+        if not scores:
+            return ""
+        base = scores[0].commit_sha
+        if self._measured is None or self._measured[0] != base:
+            seeds = [r for r in self.ledger.starting_with(baseline_id(base))
+                     if r.status == BASELINE]
+            self._measured = (base, next((r.frozen_sha256 or "" for r in seeds), ""))
+        return self._measured[1]
+
+    def changed_outside(self, scores: list[ScoreRow]) -> str:
+        """What changed on main, outside autolab, since the current baseline and best were
+        measured; "" when nothing did."""
+        main = self.forge.main_sha()
+        base, best = scores[0], scores[-1]
+        frozen = differences(frozen_manifest(self.repo, self.config, base.commit_sha),
+                             frozen_manifest(self.repo, self.config, main))
+        if frozen:
+            return f"its frozen files changed ({', '.join(frozen[:5])})"
+        measured = self.measured_under(scores)
+        if measured and measured != self.fingerprint(main):
+            return (f"its frozen inputs changed (fingerprint {measured[:10]} -> "
+                    f"{self.fingerprint(main)[:10]})")
+        editable = differences(manifest_at(self.repo, best.commit_sha, self.config.editable),
+                               manifest_at(self.repo, main, self.config.editable))
+        if editable:
+            return (f"{', '.join(editable[:5])} changed without a trial since "
+                    f"{best.trial_id} was measured")
+        return ""
+
+    def ensure_baseline(self, parallel: int, force: bool = False) -> None:
         """`baseline_seeds` seeds of main, each recorded as it ends; a runner failure is
         retried once by the engine and, if it fails again, left for the next run to retry
-        (never recorded as main's own failure)."""
-        if self.forge.scores():
-            return
+        (never recorded as main's own failure). A baseline is measured again when main
+        changed outside autolab since the last one (or on `force`); the rows before it stay
+        in the ledger and in reports/scores.csv as history."""
+        scores = self.forge.scores()
+        if scores:
+            changed = self.changed_outside(scores)
+            if not changed and not force:
+                return
+            self.progress.note(f"main changed outside autolab: {changed}; measuring a fresh "
+                               "baseline before judging anything" if changed else
+                               "measuring a fresh baseline (--force)")
         main = self.forge.main_sha()
         prefix = baseline_id(main)
         manifest = manifest_at(self.repo, main, watched(self.config))
@@ -490,7 +540,8 @@ class Loop:
                 lost.append(result)
                 self.progress.note(f"{result.job.trial_id}: {result.reason}")
                 return
-            row = rows.baseline_row(self.config, result, manifest)
+            row = replace(rows.baseline_row(self.config, result, manifest),
+                          frozen_sha256=self.fingerprint(main))
             self.record(row)
             have[row.trial_id] = row
             self.progress.ended(row.trial_id, row.status, row.reason, row.metric)

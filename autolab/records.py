@@ -217,6 +217,9 @@ class LedgerRow:
     startup_s: float = 0.0          # billed container start-up, within the compute above
     ended_at: str = ""              # when its verdict came (started_at..ended_at: its whole life)
     slot: int = 0                   # the runner slot it held, 1..parallel (0: not recorded)
+    # main's frozen inputs it was measured under (integrity.frozen_fingerprint; "" in older
+    # rows): a best or a noise estimate never mixes rows measured under different ones
+    frozen_sha256: str = ""
 
     @classmethod
     def columns(cls) -> list[str]:
