@@ -26,6 +26,7 @@ from typing import Any
 
 from autolab import sandbox
 from autolab.config import Lab
+from autolab.errors import AutolabError, MainError
 from autolab.gitops import Repo
 from autolab.integrity import (
     differences,
@@ -38,11 +39,13 @@ from autolab.integrity import (
 from autolab.records import Job, Manifest, RunResult
 from autolab.runners.base import BaseRunner
 from autolab.runners.contract import (
+    IMPORT_ERROR,
     Trained,
     clean_env,
     eval_env,
     judge_eval,
     judge_train,
+    mains_failure,
     read_curve,
     run_command,
     tail,
@@ -64,6 +67,7 @@ class LocalRunner(BaseRunner):
         self._prepared: dict[str, tuple[Path, str, Path, str]] = {}
         self._committed: dict[str, Manifest] = {}
         self._prepare_lock = threading.Lock()
+        self._broken: dict[str, MainError] = {}   # by evaluator version: prepare never ran clean
 
     def confinement(self) -> str:
         if self.sandbox.name == "none":
@@ -90,6 +94,8 @@ class LocalRunner(BaseRunner):
         work = self.lab.home / "work" / f"{job.trial_id}-s{job.seed}-{uuid.uuid4().hex[:6]}"
         try:
             return self._run(job, work, started)
+        except AutolabError:    # main's own failure: it stops the run, never a seed's result
+            raise
         except Exception as exc:  # a broken runner is never blamed on the idea
             return RunResult(job, "infra_error", f"runner failed: {exc!r}"[:300],
                              wall_s=time.monotonic() - started, runner=self.name)
@@ -148,6 +154,9 @@ class LocalRunner(BaseRunner):
                            evaluator, env, eval_log, deadline)
         done.update(eval_s=time.monotonic() - t1)
         text = result_path.read_text() if result_path.exists() else None
+        if code != 0 and IMPORT_ERROR.search(tail(eval_log)):
+            raise mains_failure("evaluate_command", config.evaluate_command, code,
+                                tail(eval_log))
         judged = judge_eval(code, text, config.metric, trained.train_s)
         return ended(judged.status, judged.reason, metrics=judged.metrics,
                      **({"log_tail": tail(eval_log)} if judged.eval_log else {}))
@@ -181,8 +190,14 @@ class LocalRunner(BaseRunner):
     # main's evaluator and the prepared data, once per evaluator version --------
     def prepared(self, eval_sha: str) -> tuple[Path, str, Path, str]:
         with self._prepare_lock:
+            if eval_sha in self._broken:    # once per evaluator version, not once per seed
+                raise self._broken[eval_sha]
             if eval_sha not in self._prepared:
-                self._prepared[eval_sha] = self._prepare(eval_sha)
+                try:
+                    self._prepared[eval_sha] = self._prepare(eval_sha)
+                except MainError as exc:
+                    self._broken[eval_sha] = exc
+                    raise
             return self._prepared[eval_sha]
 
     def _prepare(self, eval_sha: str):
@@ -199,19 +214,33 @@ class LocalRunner(BaseRunner):
         data = home / "data" / evaluator_sha[:16]
         recorded = data.with_name(f"{data.name}.sha256")
         if not data.exists():
-            tmp = data.with_name(f"{data.name}.{uuid.uuid4().hex[:6]}")
-            (tmp / "train").mkdir(parents=True)
-            (tmp / "heldout").mkdir()
-            if config.prepare_command:
-                log = tmp.with_suffix(".log")
-                env = clean_env({"AUTOLAB_CACHE": str(tmp)})
-                env.update({k: v for k, v in os.environ.items() if k == "AUTOLAB_CORPUS"})
-                code = run_command(config.prepare_command, evaluator, env, log,
-                                   time.monotonic() + 3600)
-                if code != 0:
-                    raise RuntimeError(f"prepare_command exited {code}: {tail(log, 3)}")
-            tmp.rename(data)
+            self._prepare_data(evaluator, data)
             recorded.unlink(missing_ok=True)
         if not recorded.exists():
             recorded.write_text(tree_sha256(data))
         return evaluator, evaluator_sha, data, recorded.read_text()
+
+    def _prepare_data(self, evaluator: Path, data: Path) -> None:
+        """Run main's prepare command into `data`. A failure is tried once more (a machine's
+        hiccup passes), except an import error, which fails the same way every time; after
+        that it is main's failure and stops the run. Nothing half-prepared is left behind."""
+        config = self.lab.config
+        for attempt in (1, 2):
+            tmp = data.with_name(f"{data.name}.{uuid.uuid4().hex[:6]}")
+            log = tmp.with_suffix(".log")
+            (tmp / "train").mkdir(parents=True)
+            (tmp / "heldout").mkdir()
+            code: int | str = 0
+            if config.prepare_command:
+                env = clean_env({"AUTOLAB_CACHE": str(tmp)})
+                env.update({k: v for k, v in os.environ.items() if k == "AUTOLAB_CORPUS"})
+                code = run_command(config.prepare_command, evaluator, env, log,
+                                   time.monotonic() + 3600)
+            if code == 0:
+                tmp.rename(data)
+                return
+            logged = tail(log)
+            shutil.rmtree(tmp, ignore_errors=True)
+            log.unlink(missing_ok=True)
+            if attempt == 2 or IMPORT_ERROR.search(logged):
+                raise mains_failure("prepare_command", config.prepare_command, code, logged)
