@@ -53,15 +53,19 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def train_env(trial_id: str, seed: int, budget_s: float, data: Path, out: Path) -> dict:
-    return clean_env({"AUTOLAB_TRIAL_ID": trial_id, "AUTOLAB_SEED": str(seed),
+def train_env(trial_id: str, seed: int, budget_s: float, data: Path, out: Path,
+              lab: dict[str, str] | None = None) -> dict:
+    """`lab`: what the runner table adds (`threads`, `env`); the contract's own names win."""
+    return clean_env({**(lab or {}), "AUTOLAB_TRIAL_ID": trial_id, "AUTOLAB_SEED": str(seed),
                       "AUTOLAB_BUDGET_S": f"{budget_s:g}", "AUTOLAB_DATA": str(data),
                       "AUTOLAB_OUT": str(out)})
 
 
-def eval_env(artifact: Path, heldout: Path, seed: int, result: Path) -> dict:
-    return clean_env({"AUTOLAB_ARTIFACT": str(artifact), "AUTOLAB_HELDOUT": str(heldout),
-                      "AUTOLAB_SEED": str(seed), "AUTOLAB_RESULT": str(result)})
+def eval_env(artifact: Path, heldout: Path, seed: int, result: Path,
+             lab: dict[str, str] | None = None) -> dict:
+    return clean_env({**(lab or {}), "AUTOLAB_ARTIFACT": str(artifact),
+                      "AUTOLAB_HELDOUT": str(heldout), "AUTOLAB_SEED": str(seed),
+                      "AUTOLAB_RESULT": str(result)})
 
 
 def run_command(command: str | list[str], cwd: Path, env: dict, log: Path, deadline: float,

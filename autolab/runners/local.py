@@ -121,7 +121,8 @@ class LocalRunner(BaseRunner):
                          f"of {job.commit_sha[:10]}: {', '.join(mismatch[:5])}")
 
         deadline = started + config.timeout_seconds
-        env = train_env(job.trial_id, job.seed, config.budget_seconds, data / "train", out)
+        env = train_env(job.trial_id, job.seed, config.budget_seconds, data / "train", out,
+                        config.runner.command_env())
         stopped: list[str] = []
 
         def losing() -> bool:   # only asked when the job carries a rule
@@ -146,7 +147,8 @@ class LocalRunner(BaseRunner):
             return ended("integrity_mismatch", changed)
         result_path, eval_log = work / "result" / "result.json", work / "eval.log"
         result_path.parent.mkdir()
-        env = eval_env(out, data / "heldout", job.seed, result_path)
+        env = eval_env(out, data / "heldout", job.seed, result_path,
+                       config.runner.command_env())
         reach = sandbox.Reach(read=(evaluator, data / "heldout", out),
                               write=(result_path.parent,))
         t1 = time.monotonic()

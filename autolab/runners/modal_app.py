@@ -137,7 +137,8 @@ def prepare_data(evaluator: bytes, command: str, key: str, root: str = DATA) -> 
 
 
 def train_trial(tree: bytes, command: str, trial_id: str, seed: int, budget_s: float,
-                deadline_s: float, key: str, root: str = DATA) -> TrainRun:
+                deadline_s: float, key: str, root: str = DATA,
+                lab_env: dict[str, str] | None = None) -> TrainRun:
     """Train one trial; `root` holds only the train split (the Volume's train/ sub-path)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,7 +146,7 @@ def train_trial(tree: bytes, command: str, trial_id: str, seed: int, budget_s: f
         unpack(tree, work / "tree")
         out, log = work / "out", work / "train.log"
         out.mkdir()
-        env = train_env(trial_id, seed, budget_s, Path(root) / key, out)
+        env = train_env(trial_id, seed, budget_s, Path(root) / key, out, lab_env)
         code = run_command(command, work / "tree", env, log, started + deadline_s)
         trained = Trained.collect(code, out, log, time.monotonic() - started)
         artifact = pack(out)
@@ -153,7 +154,8 @@ def train_trial(tree: bytes, command: str, trial_id: str, seed: int, budget_s: f
 
 
 def evaluate_trial(evaluator: bytes, artifact: bytes, command: str, seed: int,
-                   deadline_s: float, key: str, root: str = DATA) -> EvalRun:
+                   deadline_s: float, key: str, root: str = DATA,
+                   lab_env: dict[str, str] | None = None) -> EvalRun:
     """Score one artifact with main's evaluator; `root` holds only the held-out split."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,7 +163,7 @@ def evaluate_trial(evaluator: bytes, artifact: bytes, command: str, seed: int,
         unpack(evaluator, work / "evaluator")
         unpack(artifact, work / "artifact")
         result, log = work / "result.json", work / "eval.log"
-        env = eval_env(work / "artifact", Path(root) / key, seed, result)
+        env = eval_env(work / "artifact", Path(root) / key, seed, result, lab_env)
         t0 = time.monotonic()
         code = run_command(command, work / "evaluator", env, log, t0 + deadline_s)
         eval_s = time.monotonic() - t0
