@@ -112,7 +112,8 @@ def mains_failure(name: str, command: str, code: int | str, log_tail: str) -> Ma
     return MainError(
         f"main's {name} failed ({last_error(log_tail) or ended}) and fails the same way on "
         f"every try, so no trial can be judged; it is main's, not a trial's. Fix it on "
-        f"main (it runs in main's frozen files), then run again.\n  command: {command}\n"
+        f"main (it runs in main's frozen files) or install what it needs, then run again."
+        f"\n  command: {command}\n"
         f"  {ended}; the last lines of its log:\n{indented}")
 
 

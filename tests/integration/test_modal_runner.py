@@ -175,7 +175,7 @@ def test_training_env_has_no_secret_and_no_held_out_path(tmp_path, monkeypatch):
     assert HELDOUT_TEXT in (tmp_path / "volume" / "heldout" / key / "heldout.txt").read_text()
 
     run = cloud.app.train.call((spy_tree.getvalue(), lab.config.train_command, "t1", 0, 5.0,
-                                30.0, key), {})
+                                30.0, key), {"lab_env": {"OMP_NUM_THREADS": "1"}})
     assert run.trained.code == 0, run.trained.log_tail
     with tarfile.open(fileobj=io.BytesIO(run.artifact)) as tar:
         spy = json.load(tar.extractfile("spy.json"))
@@ -184,6 +184,7 @@ def test_training_env_has_no_secret_and_no_held_out_path(tmp_path, monkeypatch):
     assert not [v for v in env.values() if "s3cr3t" in v]
     assert not [k for k, v in env.items() if "heldout" in v.lower()], env
     assert "AUTOLAB_HELDOUT" not in env and env["AUTOLAB_DATA"].endswith(f"train/{key}")
+    assert env["OMP_NUM_THREADS"] == "1"     # the runner table's threads reach the container
     assert [Path(p).name for p in spy["seen"]] == ["train.txt"]
 
 
