@@ -26,7 +26,7 @@ from typing import Any
 
 from autolab import sandbox
 from autolab.config import Lab
-from autolab.errors import AutolabError, MainError
+from autolab.errors import MainError
 from autolab.gitops import Repo
 from autolab.integrity import (
     differences,
@@ -94,7 +94,7 @@ class LocalRunner(BaseRunner):
         work = self.lab.home / "work" / f"{job.trial_id}-s{job.seed}-{uuid.uuid4().hex[:6]}"
         try:
             return self._run(job, work, started)
-        except AutolabError:    # main's own failure: it stops the run, never a seed's result
+        except MainError:       # main's own failure: it stops the run, never a seed's result
             raise
         except Exception as exc:  # a broken runner is never blamed on the idea
             return RunResult(job, "infra_error", f"runner failed: {exc!r}"[:300],
