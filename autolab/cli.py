@@ -331,7 +331,7 @@ def report(lab_dir, html_path):
     lab = config_mod.load(lab_dir)
     repo = Repo(lab.root)
     main = repo.rev("refs/heads/main")
-    frontier = scores.parse(repo.read(main, scores.PATH)) if main else []
+    frontier = scores.current(scores.parse(repo.read(main, scores.PATH)) if main else [])
     rows = Ledger(repo, lab.home).rows(columns=dashboard.COLUMNS)
     path = Path(html_path)
     path.parent.mkdir(parents=True, exist_ok=True)
