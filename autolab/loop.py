@@ -357,9 +357,14 @@ class Loop:
         self.finish(running, verdict)
 
     def noise(self) -> Noise:
-        # only seeds measured under the frozen inputs the current baseline was measured under
-        measured = self.measured_under(self.forge.scores())
-        rows = [r for r in self.ledger.seed_groups() if (r.frozen_sha256 or "") == measured]
+        # only seeds measured under the frozen inputs the current baseline was measured under;
+        # a baseline from before fingerprints were recorded pools with rows that have none, or
+        # the one its own commit has (a re-baseline would have recorded one)
+        scores = self.forge.scores()
+        measured = self.measured_under(scores)
+        accepted = {measured} if measured else {"", *(self.fingerprint(s.commit_sha)
+                                                      for s in scores[:1])}
+        rows = [r for r in self.ledger.seed_groups() if (r.frozen_sha256 or "") in accepted]
         baseline: dict[str, list[float]] = {}
         for r in rows:
             if r.status == BASELINE and r.metric is not None:
