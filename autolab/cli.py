@@ -102,7 +102,7 @@ def parts(f):
                         help="the lab's directory (any path inside its git repo)")(f)
 
 
-def _drive(lab_dir, forge, runner, agent, parallel, trials, idea="", prune=None):
+def _drive(lab_dir, forge, runner, agent, parallel, trials, idea="", prune=None, force=False):
     lab = config_mod.load(lab_dir)
     if prune is not None:
         lab = dataclasses.replace(lab, config=dataclasses.replace(lab.config, prune=prune))
@@ -115,7 +115,7 @@ def _drive(lab_dir, forge, runner, agent, parallel, trials, idea="", prune=None)
         try:
             if trials == 0:
                 loop.finish_pending()
-                loop.ensure_baseline(parallel)
+                loop.ensure_baseline(parallel, force)
             else:
                 loop.run(trials, parallel, idea)
         finally:
@@ -211,9 +211,16 @@ def _dry_run(lab_dir, runner, parallel):
 
 @cli.command()
 @parts
-def baseline(lab_dir, forge, runner, agent, parallel):
-    """Run the baseline seeds on main and record the noise band (skipped if present)."""
-    _drive(lab_dir, forge, runner, agent, parallel, 0)
+@click.option("--force", is_flag=True, help="measure a fresh baseline even though main has "
+              "one; the earlier rows stay as history")
+def baseline(lab_dir, forge, runner, agent, parallel, force):
+    """Run the baseline seeds on main and record the noise band.
+
+    Skipped when main has a baseline measured under its present files; when main changed
+    outside autolab since (a frozen file, or the editable script without a trial), or with
+    --force, a fresh one is measured.
+    """
+    _drive(lab_dir, forge, runner, agent, parallel, 0, force=force)
 
 
 @cli.command("try")
@@ -305,15 +312,19 @@ def status(lab_dir, last, forge):
     recent = {r.trial_id: r for r in ledger.recent(STATUS_CURVES)}
     rows = [recent.get(r.trial_id, r) for r in rows]
     main = repo.rev(f"refs/heads/{lab.config.branch}")
-    frontier = scores.parse(repo.read(main, scores.PATH)) if main else []
+    table = scores.parse(repo.read(main, scores.PATH)) if main else []
+    frontier = scores.current(table)
     metric = lab.config.metric
     if lab.config.metric_from == "train_log":
         console.print(escape(self_scored(lab.config)), style="yellow", soft_wrap=True)
     if frontier:
         best, base = frontier[-1], frontier[0]
+        earlier = len(table) - len(frontier)
         console.print(f"best {metric}: [bold]{best.metric:.5g}[/bold] ({best.trial_id}, "
                       f"{best.n_seeds} seeds); baseline {base.metric:.5g} ± "
-                      f"{base.metric_std:.3g}; {len(frontier) - 1} kept")
+                      f"{base.metric_std:.3g}; {len(frontier) - 1} kept"
+                      + (f" (since a re-baseline; {earlier} earlier score rows are history)"
+                         if earlier else ""))
         unreachable = rule_from(lab.config, ledger, frontier, lab_noise(ledger),
                                 seen=True).unreachable()
         if unreachable:
@@ -374,7 +385,7 @@ def report(lab_dir, html_path):
     lab = config_mod.load(lab_dir)
     repo = Repo(lab.root)
     main = repo.rev(f"refs/heads/{lab.config.branch}")
-    frontier = scores.parse(repo.read(main, scores.PATH)) if main else []
+    frontier = scores.current(scores.parse(repo.read(main, scores.PATH)) if main else [])
     rows = Ledger(repo, lab.home).rows(columns=dashboard.COLUMNS)
     path = Path(html_path)
     path.parent.mkdir(parents=True, exist_ok=True)

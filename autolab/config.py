@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,11 @@ from pathlib import Path
 from autolab.errors import ConfigError, LabError
 
 PYPROJECT = "pyproject.toml"
+# what fixes a command's thread count in the common numeric libraries; AUTOLAB_THREADS is
+# for a script that sets its own (torch.set_num_threads overrides OMP_NUM_THREADS)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "AUTOLAB_THREADS")
+ENV_ITEM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*", re.S)
 SANDBOXES = ("auto", "bwrap", "none")   # autolab/sandbox.py
 
 
@@ -36,6 +42,17 @@ class RunnerConfig:
     memory_mib: int = 0
     usd_per_cpu_core_hour: float = 0.0
     usd_per_gib_hour: float = 0.0
+    # train and evaluate run with this many threads (0: the libraries' own choice), so that a
+    # budget buys the same work on a busy machine as on a quiet one; README, "The lab contract"
+    threads: int = 0
+    env: tuple[str, ...] = ()       # "NAME=value" for the train and evaluate commands
+
+    def command_env(self) -> dict[str, str]:
+        """The variables this table adds to the train and evaluate commands' environment."""
+        env = dict(item.split("=", 1) for item in self.env)
+        if self.threads:
+            env.update({name: str(self.threads) for name in THREAD_VARIABLES})
+        return env
 
 
 @dataclass(frozen=True)
@@ -248,6 +265,16 @@ def parse(table: dict, where: str) -> Config:
                               f"the lab, relative to its root")
     if config.runner.parallel < 1:
         raise ConfigError(f"{where}: `runner.parallel` must be >= 1")
+    if config.runner.threads < 0:
+        raise ConfigError(f"{where}: `runner.threads` must be >= 0 (0: the libraries' own "
+                          f"choice), got {config.runner.threads}")
+    for item in config.runner.env:
+        name = item.split("=", 1)[0]
+        if not ENV_ITEM.fullmatch(item) or name.startswith("AUTOLAB_") \
+                or name in THREAD_VARIABLES:
+            raise ConfigError(f"{where}: `runner.env` entry {item!r} must be NAME=value, with "
+                              f"NAME neither AUTOLAB_* nor a thread count (set "
+                              f"`runner.threads` for those)")
     if config.runner.sandbox not in SANDBOXES:
         raise ConfigError(f"{where}: `runner.sandbox` must be one of "
                           f"{', '.join(map(repr, SANDBOXES))}, got {config.runner.sandbox!r}")

@@ -6,6 +6,7 @@
     │   ├── LabError             the directory is not a usable lab (no git, no config, ...)
     │   └── LockedError          another `autolab run` holds this lab
     ├── BaselineError (exit 1)   main's own script fails; no trial can be judged
+    │   └── MainError            main's prepare or evaluate command fails the same way each time
     ├── StaleError               main moved since the trial's parent: never merge it as is
     └── InfraError               the forge or the runner failed, not the idea
 
@@ -36,6 +37,10 @@ class LockedError(UserError):
 
 
 class BaselineError(AutolabError):
+    pass
+
+
+class MainError(BaselineError):
     pass
 
 

@@ -56,6 +56,23 @@ def evaluator_files(repo: Repo, config: Config, commit: str) -> list[str]:
     return [p for _m, _s, p in repo.files(commit) if frozen.match(p) and p != SCORES]
 
 
+def frozen_manifest(repo: Repo, config: Config, commit: str) -> Manifest:
+    """main's frozen files at `commit` (evaluator, prepare, data, config, anything in `frozen`),
+    less the files autolab itself rewrites with every merge and baseline."""
+    # imported here: report pulls in jinja2, which the runner side never needs
+    from autolab.report import PROGRESS_SVG, README
+
+    generated = {SCORES, README, PROGRESS_SVG}
+    full = manifest_at(repo, commit, config.frozen)
+    return Manifest(tuple(f for f in full.files if f[0] not in generated))
+
+
+def frozen_fingerprint(repo: Repo, config: Config, commit: str) -> str:
+    """One hash of everything main's measurements depend on besides the editable script: a
+    baseline, a best and a noise estimate belong together only under the same fingerprint."""
+    return frozen_manifest(repo, config, commit).config_sha256
+
+
 def tree_sha256(root: Path) -> str:
     """One hash over every file under `root` (the prepared data's identity)."""
     return manifest_of_dir(root, ["**"]).config_sha256

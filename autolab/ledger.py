@@ -55,7 +55,7 @@ SCHEMA = pa.schema([(f.name, _arrow_type(f.name)) for f in dataclasses.fields(Le
 LIGHT = ["trial_id", "status", "reason", "parent_sha", "commit_sha", "source", "role",
          "hypothesis", "metric", "metric_std", "n_seeds", "seed_metrics", "delta_vs_best",
          "pr", "flags", "started_at", "wall_s", "train_s", "cost_usd", "audit", "would_prune",
-         "prune_wrong"]
+         "prune_wrong", "frozen_sha256"]
 
 
 class Ledger:

@@ -33,7 +33,7 @@ from autolab.engine import Batch, Engine
 from autolab.errors import AutolabError, BaselineError, InfraError, StaleError, UserError
 from autolab.forges.base import Forge
 from autolab.gitops import Repo, glob_regex
-from autolab.integrity import manifest_at, watched
+from autolab.integrity import differences, frozen_fingerprint, frozen_manifest, manifest_at, watched
 from autolab.ledger import LIGHT, Ledger
 from autolab.pending import Pending
 from autolab.progress import Progress
@@ -95,6 +95,8 @@ class Loop:
         self.backlog = Backlog(lab.home)
         self.best_batch: Batch | None = None      # more seeds of the best, in flight
         self.awaiting_best: list[Running] = []    # trials judged again when they are back
+        self._fingerprints: dict[str, str] = {}   # by commit: main's frozen inputs there
+        self._measured: tuple[str, str] | None = None   # (baseline commit, its fingerprint)
 
     # the public API ----------------------------------------------------------
     def run(self, trials: int, parallel: int, idea: str = "") -> None:
@@ -400,7 +402,8 @@ class Loop:
                 self.progress.note(f"{result.job.trial_id}: {result.reason}")
                 continue
             row = replace(rows.baseline_row(self.config, result, result.job.manifest),
-                          source="best-seeds", hypothesis=f"more seeds of {best.trial_id}")
+                          source="best-seeds", hypothesis=f"more seeds of {best.trial_id}",
+                          frozen_sha256=self.fingerprint(result.job.eval_sha))
             self.record(row)
             self.progress.ended(row.trial_id, row.status, row.reason, row.metric)
 
@@ -420,7 +423,14 @@ class Loop:
         self.best_batch = self.engine.start(Batch(tuple(self.best_jobs(k)), done=back))
 
     def noise(self) -> Noise:
-        return lab_noise(self.ledger)
+        # only seeds measured under the frozen inputs the current baseline was measured under;
+        # a baseline from before fingerprints were recorded pools with rows that have none, or
+        # the one its own commit has (a re-baseline would have recorded one)
+        scores = self.forge.scores()
+        measured = self.measured_under(scores)
+        accepted = {measured} if measured else {"", *(self.fingerprint(s.commit_sha)
+                                                      for s in scores[:1])}
+        return lab_noise(self.ledger, accepted)
 
     # settle: report, then merge | hold | close, then record ------------------------
     def finish(self, running: Running, verdict: Verdict) -> None:
@@ -429,7 +439,8 @@ class Loop:
         row = replace(rows.trial_row(self.config, trial, running.results, running.started_at,
                                      verdict), ended_at=utc_now(), slot=running.slot,
                       best_train_s=running.best_compute.train_s,
-                      best_work=running.best_compute.work, compute_ratio=verdict.compute_ratio)
+                      best_work=running.best_compute.work, compute_ratio=verdict.compute_ratio,
+                      frozen_sha256=self.fingerprint(running.eval_sha))
         if running.audit is not None and verdict.status in (Status.KEEP, Status.DISCARD):
             row = replace(row, **self.audited(running, verdict))
         action = Action.MERGE if verdict.status == Status.KEEP else Action.CLOSE
@@ -530,12 +541,58 @@ class Loop:
         return lambda frontier: report.pages(self.config, frontier, history)
 
     # the baseline ----------------------------------------------------------------
-    def ensure_baseline(self, parallel: int) -> None:
+    def fingerprint(self, commit: str) -> str:
+        if commit not in self._fingerprints:
+            self._fingerprints[commit] = frozen_fingerprint(self.repo, self.config, commit)
+        return self._fingerprints[commit]
+
+    def measured_under(self, scores: list[ScoreRow]) -> str:
+        """The fingerprint the current baseline's seeds recorded ("" for rows from before
+        fingerprints were recorded)."""
+        if not scores:
+            return ""
+        base = scores[0].commit_sha
+        if self._measured is None or self._measured[0] != base:
+            seeds = [r for r in self.ledger.starting_with(baseline_id(base))
+                     if r.status == BASELINE]
+            self._measured = (base, next((r.frozen_sha256 or "" for r in seeds), ""))
+        return self._measured[1]
+
+    def changed_outside(self, scores: list[ScoreRow]) -> str:
+        """What changed on main, outside autolab, since the current baseline and best were
+        measured; "" when nothing did."""
+        main = self.forge.main_sha()
+        base, best = scores[0], scores[-1]
+        frozen = differences(frozen_manifest(self.repo, self.config, base.commit_sha),
+                             frozen_manifest(self.repo, self.config, main))
+        if frozen:
+            return f"its frozen files changed ({', '.join(frozen[:5])})"
+        measured = self.measured_under(scores)
+        if measured and measured != self.fingerprint(main):
+            return (f"its frozen inputs changed (fingerprint {measured[:10]} -> "
+                    f"{self.fingerprint(main)[:10]})")
+        editable = differences(manifest_at(self.repo, best.commit_sha, self.config.editable),
+                               manifest_at(self.repo, main, self.config.editable))
+        if editable:
+            return (f"{', '.join(editable[:5])} changed without a trial since "
+                    f"{best.trial_id} was measured")
+        return ""
+
+    def ensure_baseline(self, parallel: int, force: bool = False) -> None:
         """`baseline_seeds` seeds of main, each recorded as it ends; a runner failure is
         retried once by the engine and, if it fails again, left for the next run to retry
-        (never recorded as main's own failure)."""
-        if self.forge.scores():
-            return
+        (never recorded as main's own failure). A baseline is measured again when main
+        changed outside autolab since the last one (or on `force`); the rows before it stay
+        in the ledger and in reports/scores.csv as history."""
+        scores = self.forge.scores()
+        if scores:
+            changed = self.changed_outside(scores)
+            if not changed and not force:
+                return
+            self.progress.note(f"`{self.config.branch}` changed outside autolab: {changed}; "
+                               "measuring a fresh "
+                               "baseline before judging anything" if changed else
+                               "measuring a fresh baseline (--force)")
         main = self.forge.main_sha()
         prefix = baseline_id(main)
         manifest = manifest_at(self.repo, main, watched(self.config))
@@ -550,7 +607,8 @@ class Loop:
                 lost.append(result)
                 self.progress.note(f"{result.job.trial_id}: {result.reason}")
                 return
-            row = rows.baseline_row(self.config, result, manifest)
+            row = replace(rows.baseline_row(self.config, result, manifest),
+                          frozen_sha256=self.fingerprint(main))
             self.record(row)
             have[row.trial_id] = row
             self.progress.ended(row.trial_id, row.status, row.reason, row.metric)
@@ -617,9 +675,11 @@ def pruning(config: Config, ledger: Ledger, scores: list[ScoreRow],
                       config.prune_min_trials, config.direction == "minimize")
 
 
-def lab_noise(ledger: Ledger) -> Noise:
-    """σ pooled over every commit's repeated seeds: the prior for each commit's own."""
-    rows = ledger.seed_groups()
+def lab_noise(ledger: Ledger, accepted: set[str] | None = None) -> Noise:
+    """σ pooled over every commit's repeated seeds: the prior for each commit's own; with
+    `accepted`, only seeds measured under those frozen fingerprints."""
+    rows = [r for r in ledger.seed_groups()
+            if accepted is None or (r.frozen_sha256 or "") in accepted]
     baseline: dict[str, list[float]] = {}
     for r in rows:
         if r.status == BASELINE and r.metric is not None:

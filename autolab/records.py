@@ -231,6 +231,9 @@ class LedgerRow:
     best_train_s: float = 0.0
     best_work: float = 0.0
     compute_ratio: float | None = None
+    # main's frozen inputs it was measured under (integrity.frozen_fingerprint; "" in older
+    # rows): a best or a noise estimate never mixes rows measured under different ones
+    frozen_sha256: str = ""
 
     @classmethod
     def columns(cls) -> list[str]:

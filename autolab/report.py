@@ -17,7 +17,7 @@ from functools import cache
 
 import jinja2
 
-from autolab import charts, decide
+from autolab import charts, decide, scores
 from autolab.config import Config, Lab
 from autolab.forges.base import TRIAL_REFS
 from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow, Trial
@@ -165,6 +165,7 @@ def changed_lines(diff: str, limit: int = 3) -> list[str]:
 
 def pages(config: Config, frontier: list[ScoreRow], history: list[LedgerRow]) -> dict[str, bytes]:
     """reports/README.md and reports/progress.svg for main once `frontier` is its scores."""
+    frontier = scores.current(frontier)   # the board ranks what was measured as main is now
     by_id = {r.trial_id: r for r in history}
     trials = [r for r in history if r.status != BASELINE]
     board = [{"score": s, "rank": i + 1,

@@ -11,6 +11,7 @@ import io
 from autolab.records import ScoreRow
 
 PATH = "reports/scores.csv"
+BASELINE_ID = "baseline"    # the trial_id of a baseline's row
 HEADER = ",".join(ScoreRow.columns()) + "\n"
 _NUMBERS = {"metric": float, "metric_std": float, "n_seeds": int, "delta": float}
 
@@ -36,6 +37,13 @@ def append(data: bytes | None, row: ScoreRow) -> bytes:
     csv.writer(out, lineterminator="\n").writerow(
         [getattr(row, c) for c in ScoreRow.columns()])
     return (text + out.getvalue()).encode()
+
+
+def current(rows: list[ScoreRow]) -> list[ScoreRow]:
+    """The rows measured under main's present frozen files: the latest baseline and the kept
+    trials after it. Rows before a re-baseline stay in the file as history, never as the best."""
+    starts = [i for i, r in enumerate(rows) if r.trial_id == BASELINE_ID]
+    return rows[starts[-1]:] if starts else rows
 
 
 def noise_sigma(rows: list[ScoreRow]) -> float:

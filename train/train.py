@@ -1,7 +1,10 @@
 """MUTABLE: the training script autolab's agents edit -- a small byte-level GPT.
 
-Env: AUTOLAB_BUDGET_S (training seconds, wall clock), AUTOLAB_SEED, AUTOLAB_DATA
-(dir holding train.bin), AUTOLAB_OUT (empty dir for artifacts). Writes to
+Env: AUTOLAB_BUDGET_S (training seconds: on the CPU, this process's CPU seconds per torch
+thread, so another process on the machine slows the clock along with the training instead
+of taking steps away; on a GPU, wall clock), AUTOLAB_THREADS (torch's thread count, when the
+runner fixes it), AUTOLAB_SEED, AUTOLAB_DATA (dir holding train.bin), AUTOLAB_OUT (empty dir
+for artifacts). Writes to
 $AUTOLAB_OUT: model.pt2 (torch.export, int64 ids [batch, SEQ_LEN] -> logits
 [batch, SEQ_LEN, 256]), curve.jsonl and meta.json. The evaluator scores model.pt2
 on held-out text itself; nothing this script prints counts as a score.
@@ -113,11 +116,19 @@ def peak_mem_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def train(model, batch, budget_s, curve):
+def budget_clock(device):
+    """Seconds of the budget spent so far, from the call on (see the module docstring)."""
+    if device.type != "cpu":
+        start = time.perf_counter()
+        return lambda: time.perf_counter() - start
+    threads, start = torch.get_num_threads(), time.process_time()
+    return lambda: (time.process_time() - start) / threads
+
+
+def train(model, batch, budget_s, curve, clock):
     """Train until the budget is spent or the loss is not finite; returns (steps, seconds, loss)."""
     optimizer = make_optimizer(model)
     step, loss_value, last_logged = 0, float("nan"), -math.inf
-    start = time.perf_counter()
     elapsed = 0.0
     while elapsed < budget_s:
         for group in optimizer.param_groups:
@@ -131,7 +142,7 @@ def train(model, batch, budget_s, curve):
         optimizer.step()
         step += 1
         loss_value = loss.item()
-        elapsed = time.perf_counter() - start
+        elapsed = clock()
         finite = math.isfinite(loss_value)
         if step == 1 or elapsed - last_logged >= CURVE_EVERY_S or elapsed >= budget_s or not finite:
             row = {"step": step, "elapsed_s": round(elapsed, 3), "train_loss": loss_value}
@@ -154,7 +165,7 @@ def main():
     torch.manual_seed(seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(int(os.environ.get("AUTOLAB_THREADS") or os.cpu_count() or 1))
     data = torch.frombuffer(bytearray((data_dir / "train.bin").read_bytes()), dtype=torch.uint8)
     gen = torch.Generator().manual_seed(seed)
 
@@ -165,11 +176,13 @@ def main():
 
     model = GPT().to(device)
     params = sum(p.numel() for p in model.parameters())
+    started = time.perf_counter()
     with open(out_dir / "curve.jsonl", "w") as curve:
-        step, elapsed, loss_value = train(model, batch, budget_s, curve)
+        step, elapsed, loss_value = train(model, batch, budget_s, curve, budget_clock(device))
+    wall_s = time.perf_counter() - started
 
     tokens_seen = step * BATCH_SIZE * SEQ_LEN
-    tokens_per_s = tokens_seen / max(elapsed, 1e-9)
+    tokens_per_s = tokens_seen / max(wall_s, 1e-9)
     # Export a CPU copy with a dynamic batch dim, so the evaluator runs it anywhere.
     model.eval().cpu()
     example = torch.zeros(2, SEQ_LEN, dtype=torch.long)
@@ -178,6 +191,7 @@ def main():
     torch.export.save(program, out_dir / "model.pt2")
     meta = {"params": params, "steps": step, "tokens_seen": tokens_seen,
             "tokens_per_s": round(tokens_per_s, 1), "train_seconds": round(elapsed, 3),
+            "wall_seconds": round(wall_s, 3), "threads": torch.get_num_threads(),
             "seq_len": SEQ_LEN, "device": device.type, "peak_mem_mb": round(peak_mem_mb(device), 1),
             "final_train_loss": loss_value}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -22,7 +22,8 @@ class Forge(Protocol):
     def main_sha(self) -> str: ...
 
     def scores(self) -> list[ScoreRow]:
-        """reports/scores.csv on main: baseline first, current best last."""
+        """reports/scores.csv on main from its latest baseline on: that baseline first, the
+        current best last (rows before a re-baseline are history, `scores.current`)."""
 
     def reserve(self, trial_id: str) -> str:
         """`trial_id`, or the next free one when another driver of this lab holds it."""

@@ -272,7 +272,7 @@ class GitHubForge:
         return sha
 
     def scores(self) -> list[ScoreRow]:
-        return scores.parse(self.repo.read(self.main_sha(), scores.PATH))
+        return scores.current(scores.parse(self.repo.read(self.main_sha(), scores.PATH)))
 
     def open_trials(self) -> list[Trial]:
         trials = []

@@ -48,7 +48,7 @@ class LocalForge:
         return self.repo.commit_of(self.main_ref)
 
     def scores(self) -> list[ScoreRow]:
-        return scores.parse(self.repo.read(self.main_sha(), scores.PATH))
+        return scores.current(scores.parse(self.repo.read(self.main_sha(), scores.PATH)))
 
     def record(self, trial_id: str) -> dict:
         path = self.records / f"{trial_id}.json"

@@ -25,11 +25,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autolab.errors import UserError
+from autolab.errors import MainError, UserError
 from autolab.records import Manifest
 
 TAIL_LINES = 20
 OOM = re.compile(r"MemoryError|out of memory|OutOfMemoryError|Cannot allocate memory")
+# a command that cannot import what it needs fails the same way every time it starts
+IMPORT_ERROR = re.compile(r"\b(ModuleNotFoundError|ImportError)\b")
+# how a process ends when someone or something outside it stopped it: the runner lost it
+STOPPED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 # Variables a trial could use to reach an account: never handed to untrusted code.
 SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY|CREDENTIAL|^GH_|^GITHUB_|"
                     r"^ANTHROPIC_|^MODAL_|^AWS_", re.I)
@@ -54,15 +58,19 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def train_env(trial_id: str, seed: int, budget_s: float, data: Path, out: Path) -> dict:
-    return clean_env({"AUTOLAB_TRIAL_ID": trial_id, "AUTOLAB_SEED": str(seed),
+def train_env(trial_id: str, seed: int, budget_s: float, data: Path, out: Path,
+              lab: dict[str, str] | None = None) -> dict:
+    """`lab`: what the runner table adds (`threads`, `env`); the contract's own names win."""
+    return clean_env({**(lab or {}), "AUTOLAB_TRIAL_ID": trial_id, "AUTOLAB_SEED": str(seed),
                       "AUTOLAB_BUDGET_S": f"{budget_s:g}", "AUTOLAB_DATA": str(data),
                       "AUTOLAB_OUT": str(out)})
 
 
-def eval_env(artifact: Path, heldout: Path, seed: int, result: Path) -> dict:
-    return clean_env({"AUTOLAB_ARTIFACT": str(artifact), "AUTOLAB_HELDOUT": str(heldout),
-                      "AUTOLAB_SEED": str(seed), "AUTOLAB_RESULT": str(result)})
+def eval_env(artifact: Path, heldout: Path, seed: int, result: Path,
+             lab: dict[str, str] | None = None) -> dict:
+    return clean_env({**(lab or {}), "AUTOLAB_ARTIFACT": str(artifact),
+                      "AUTOLAB_HELDOUT": str(heldout), "AUTOLAB_SEED": str(seed),
+                      "AUTOLAB_RESULT": str(result)})
 
 
 def run_command(command: str | list[str], cwd: Path, env: dict, log: Path, deadline: float,
@@ -94,6 +102,33 @@ def tail(log: Path, lines: int = TAIL_LINES) -> str:
         return ""
     text = log.read_bytes()[-20000:].decode(errors="replace")
     return "\n".join(text.splitlines()[-lines:])
+
+
+def last_error(log_tail: str) -> str:
+    """The line of a log tail that says what went wrong: its last non-empty one."""
+    return next((ln.strip() for ln in reversed(log_tail.splitlines()) if ln.strip()), "")
+
+
+def mains_failure(name: str, command: str, code: int | str, log_tail: str) -> MainError:
+    """main's own `name` command failed in a way no trial can cause or a retry can fix: the
+    error that stops the run, with the command and its log as plain lines."""
+    ended = "passed its time limit" if code == "timeout" else f"exited {code}"
+    indented = "\n".join(f"    {ln}" for ln in log_tail.splitlines()) or "    (no output)"
+    return MainError(
+        f"main's {name} failed ({last_error(log_tail) or ended}) and fails the same way on "
+        f"every try, so no trial can be judged; it is main's, not a trial's. Fix it on "
+        f"main (it runs in main's frozen files) or install what it needs, then run again."
+        f"\n  command: {command}\n"
+        f"  {ended}; the last lines of its log:\n{indented}")
+
+
+def stopped_by(code: int | str) -> str:
+    """The name of the signal from outside that ended a command, or "" (a shell or a sandbox
+    in between reports it as 128 + its number)."""
+    if not isinstance(code, int):
+        return ""
+    number = -code if code < 0 else code - 128
+    return next((s.name for s in STOPPED if s == number), "")
 
 
 def read_curve(out: Path) -> tuple:
@@ -183,6 +218,9 @@ def judge_train(run: Trained, timeout_s: float, needs_artifact: bool = True) -> 
     script (`needs_artifact=False`) may save nothing."""
     if run.code == "timeout":
         return Ending("timeout", f"training passed timeout_seconds={timeout_s:g}")
+    if stopped_by(run.code):
+        return Ending("infra_error", f"training was stopped from outside by "
+                      f"{stopped_by(run.code)}; the runner lost it, not the idea")
     if run.code != 0:
         last = run.log_tail.splitlines()[-1] if run.log_tail else f"exit code {run.code}"
         if OOM.search(run.log_tail) or run.code == -signal.SIGKILL:

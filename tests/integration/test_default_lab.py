@@ -176,3 +176,30 @@ def test_a_run_that_writes_no_model_is_no_artifact(lab, tmp_path):
     result = evaluate(lab, out)
     assert result["status"] == "no_artifact"
     assert "model.pt2" in result["reason"]
+
+
+def pin_to_first_cpu():
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def test_the_budget_is_cpu_time_so_a_busy_core_does_not_take_steps_away(lab, tmp_path):
+    """With AUTOLAB_THREADS=1 and a busy loop on the same core, training gets about half the
+    core: a CPU-time budget stretches the wall time instead of spending the budget on waiting."""
+    trial, out = trial_dir(tmp_path / "trial"), tmp_path / "out"
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                              preexec_fn=pin_to_first_cpu)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "train/train.py"], cwd=trial, capture_output=True, text=True,
+            timeout=300, preexec_fn=pin_to_first_cpu,
+            env={**os.environ, "AUTOLAB_THREADS": "1", "AUTOLAB_SEED": "0",
+                 "AUTOLAB_BUDGET_S": "2", "AUTOLAB_DATA": str(lab["cache"] / "train"),
+                 "AUTOLAB_OUT": str(out)})
+    finally:
+        burner.kill()
+        burner.wait()
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["threads"] == 1
+    assert meta["train_seconds"] >= 2.0            # the whole budget, counted in CPU seconds
+    assert meta["wall_seconds"] > 1.5 * meta["train_seconds"], meta

@@ -71,13 +71,13 @@ class Function:
     def __init__(self, real, mount: Path, cloud: Cloud):
         self.real, self.mount, self.cloud = real, mount, cloud
 
-    def call(self, args):
-        output = self.real.local(*args, root=str(self.mount))
+    def call(self, args, kwargs):
+        output = self.real.local(*args, **kwargs, root=str(self.mount))
         return dataclasses.replace(output, seconds=self.cloud.seconds or output.seconds)
 
-    def spawn(self, *args):
+    def spawn(self, *args, **kwargs):   # as Modal's own: positional and keyword arguments
         self.cloud.spawned.append(self.real)
-        return Call(lambda: self.call(args), self.cloud.polls)
+        return Call(lambda: self.call(args, kwargs), self.cloud.polls)
 
     def remote(self, *args):    # only prepare_data is called this way
         return self.real.local(*args, root=str(self.mount))
@@ -175,7 +175,7 @@ def test_training_env_has_no_secret_and_no_held_out_path(tmp_path, monkeypatch):
     assert HELDOUT_TEXT in (tmp_path / "volume" / "heldout" / key / "heldout.txt").read_text()
 
     run = cloud.app.train.call((spy_tree.getvalue(), lab.config.train_command, "t1", 0, 5.0,
-                                30.0, key))
+                                30.0, key), {"lab_env": {"OMP_NUM_THREADS": "1"}})
     assert run.trained.code == 0, run.trained.log_tail
     with tarfile.open(fileobj=io.BytesIO(run.artifact)) as tar:
         spy = json.load(tar.extractfile("spy.json"))
@@ -184,6 +184,7 @@ def test_training_env_has_no_secret_and_no_held_out_path(tmp_path, monkeypatch):
     assert not [v for v in env.values() if "s3cr3t" in v]
     assert not [k for k, v in env.items() if "heldout" in v.lower()], env
     assert "AUTOLAB_HELDOUT" not in env and env["AUTOLAB_DATA"].endswith(f"train/{key}")
+    assert env["OMP_NUM_THREADS"] == "1"     # the runner table's threads reach the container
     assert [Path(p).name for p in spy["seen"]] == ["train.txt"]
 
 

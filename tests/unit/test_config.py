@@ -146,3 +146,26 @@ def test_missing_pyproject_and_missing_git_are_lab_errors(tmp_path):
 def test_config_and_lab_errors_exit_2():
     assert issubclass(ConfigError, UserError) and issubclass(LabError, UserError)
     assert ConfigError.exit_code == 2 and LabError.exit_code == 2
+
+
+def test_runner_threads_and_env_reach_the_commands_environment():
+    runner = parse(table(runner={"threads": 1, "env": ["OMP_WAIT_POLICY=PASSIVE", "A=b=c"]}),
+                   WHERE).runner
+    assert runner.command_env() == {"OMP_WAIT_POLICY": "PASSIVE", "A": "b=c",
+                                    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                                    "OPENBLAS_NUM_THREADS": "1", "AUTOLAB_THREADS": "1"}
+    assert parse(table(), WHERE).runner.command_env() == {}
+
+
+@pytest.mark.parametrize("runner, key", [
+    ({"threads": -1}, "`runner.threads` must be >= 0"),
+    ({"threads": 1.5}, "`runner.threads` must be int"),
+    ({"env": ["NO_EQUALS"]}, "`runner.env` entry 'NO_EQUALS' must be NAME=value"),
+    ({"env": ["AUTOLAB_SEED=3"]}, "`runner.env` entry 'AUTOLAB_SEED=3'"),
+    ({"env": ["OMP_NUM_THREADS=4"]}, "set `runner.threads` for those"),
+    ({"env": "A=b"}, "`runner.env` must be a list of strings"),
+])
+def test_bad_runner_threads_or_env_is_one_line(runner, key):
+    with pytest.raises(ConfigError) as err:
+        parse(table(runner=runner), WHERE)
+    assert key in str(err.value) and WHERE in str(err.value) and "\n" not in str(err.value)
