@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from autolab import config as config_mod
-from autolab import dashboard, importer, registry, scores
+from autolab import dashboard, importer, registry, scores, workflows
 from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.engine import Engine
@@ -366,15 +366,36 @@ def reproduce(trial_id, lab_dir):
 @click.option("--runner", default=None, help="where the trial trains [default: runner.kind]")
 @click.option("--agent", default=None, help="who turns the idea into a change "
               "[default: agent.kind]")
-@click.option("--event", "event_path", envvar="GITHUB_EVENT_PATH", required=True,
+@click.option("--event", "event_path", envvar="GITHUB_EVENT_PATH",
               type=click.Path(exists=True, dir_okay=False),
               help="the issue_comment or pull_request_review event JSON "
               "[default: $GITHUB_EVENT_PATH]")
-def chatops(lab_dir, runner, agent, event_path):
+@click.option("--record", is_flag=True, help="only store the event's command on origin "
+              "(refs/autolab/commands/) and react 👀; a later --queued answers it")
+@click.option("--queued", is_flag=True, help="answer every command recorded on origin, "
+              "oldest first, instead of an event")
+def chatops(lab_dir, runner, agent, event_path, record, queued):
     """Answer a comment command (`/try <idea>`, and on PRs `/evaluate`, `/rerun [N]`, `/keep`,
     `/discard [reason]`) or an approving review: check the person's access, act, reply once."""
     from autolab import chatops as ops
+    from autolab import commands
 
+    if record and queued:
+        raise UserError("autolab chatops: --record and --queued are two jobs; give one")
+    if queued:
+        reviews = _reviews(lab_dir, runner, agent)
+        replies = commands.answer_all(reviews.forge, reviews)
+        console.print(escape(f"answered {len(replies)} recorded command(s)"))
+        for reply in replies:
+            console.print(escape(reply))
+        return
+    if not event_path:
+        raise UserError("autolab chatops: no event; pass --event FILE or set "
+                        "GITHUB_EVENT_PATH (Actions sets it), or use --queued")
+    if record:
+        root = config_mod.find_root(Path(lab_dir))
+        console.print(escape(commands.record(root, ops.load_event(event_path))))
+        return
     reviews = _reviews(lab_dir, runner, agent)
     console.print(escape(ops.handle(reviews.forge.gh_repo, ops.load_event(event_path),
                                     reviews)))
@@ -467,9 +488,14 @@ kind = "sweep"
 @click.option("--evaluate", default="python -m evaluator", show_default=True)
 @click.option("--budget", type=float, default=60, show_default=True)
 @click.option("--timeout", type=float, default=240, show_default=True)
+@click.option("--github", is_flag=True, help="also write the GitHub Actions workflows "
+              "(nightly, comment commands, people's PRs), or bring them up to date")
+@click.option("--workflow-agent", type=click.Choice(workflows.AGENTS), default="claude",
+              show_default=True, help="with --github: the agent of nightly runs and /try")
 def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train, evaluate,
-         budget, timeout):
-    """Make this git repository a lab: config, reports/scores.csv, .gitignore; one commit."""
+         budget, timeout, github, workflow_agent):
+    """Make this git repository a lab: config, reports/scores.csv, .gitignore (and with
+    --github the workflows); one commit."""
     root = config_mod.find_root(Path(lab_dir))
     repo = Repo(root)
     written = []
@@ -496,6 +522,11 @@ def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train
     if ".autolab/" not in lines:
         ignore.write_text("\n".join([*lines, ".autolab/"]) + "\n")
         written.append(".gitignore")
+    if github:
+        pinned, note = workflows.settings_for(root, workflow_agent)
+        written.extend(workflows.write(root, pinned))
+        if note:
+            console.print(f"note: {escape(note)}", style="yellow", soft_wrap=True)
     if not written:
         console.print(f"{root} is already a lab; nothing to do")
         return

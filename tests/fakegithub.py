@@ -76,6 +76,7 @@ class FakeGitHub:
         self.calls: list[Call] = []
         self.issues: dict[int, dict] = {}       # issues and PRs share numbers, as on GitHub
         self.comments: dict[int, dict] = {}
+        self.reactions: dict[int, list[str]] = {}   # comment id -> reactions' contents
         self.statuses: list[dict] = []
         self.permissions: dict[str, str] = {}  # login -> role name (admin .. read)
         self.faults: list[Fault] = []
@@ -167,6 +168,12 @@ class FakeGitHub:
                                "head_sha": head, "base": self.main,
                                "head_repo": fork or self.slug}
         return number
+
+    def add_comment(self, number: int, body: str, user: str) -> int:
+        """A person's comment on issue or PR `number`; its id, as the event carries it."""
+        cid = 1000 + len(self.comments)
+        self.comments[cid] = {"issue": number, "body": body, "user": user}
+        return cid
 
     def pulls(self) -> list[dict]:
         return [self.pull_json(n) for n, i in sorted(self.issues.items()) if i["kind"] == "pull"]
@@ -297,6 +304,13 @@ class FakeGitHub:
                 return 201, self.comment_json(cid)
             return 200, [self.comment_json(c) for c, v in self.comments.items()
                          if v["issue"] == number]
+        if (m := re.fullmatch(r"/issues/comments/(\d+)/reactions", p)) and method == "POST":
+            cid = int(m.group(1))
+            if cid not in self.comments:
+                return 404, {"message": "Not Found"}
+            self.reactions.setdefault(cid, []).append(body["content"])
+            return 201, {"id": len(self.reactions[cid]), "content": body["content"],
+                         "user": {"login": "github-actions[bot]"}}
         if m := re.fullmatch(r"/issues/comments/(\d+)", p):
             cid = int(m.group(1))
             self.comments[cid]["body"] = body["body"]
