@@ -79,6 +79,7 @@ class FakeGitHub:
         self.reactions: dict[int, list[str]] = {}   # comment id -> reactions' contents
         self.statuses: list[dict] = []
         self.permissions: dict[str, str] = {}  # login -> role name (admin .. read)
+        self.custom_roles: dict[str, str] = {}  # an organisation's custom role -> its base role
         self.faults: list[Fault] = []
         self.errors: list[str] = []
         self.labels: set[str] = set()
@@ -322,8 +323,10 @@ class FakeGitHub:
             return 201, {"id": len(self.statuses), "url": self.api(p), **body}
         if m := re.fullmatch(r"/collaborators/([^/]+)/permission", p):
             role = self.permissions.get(m.group(1), "none")
-            # the legacy field folds the newer roles into the old three, as GitHub does
-            legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+            # the legacy field folds the newer roles into the old three, as GitHub does, and
+            # a custom role into the role it is based on
+            base = self.custom_roles.get(role, role)
+            legacy = {"maintain": "write", "triage": "read"}.get(base, base)
             return 200, {"permission": legacy, "role_name": role,
                          "user": {"login": m.group(1)}}
         if m := re.fullmatch(r"/pulls/(\d+)/merge", p):
