@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -105,9 +106,7 @@ def answer_all(forge: GitHubForge, actions: Actions) -> list[str]:
     replies = []
     for item in recorded(forge):
         replies.append(answer(forge.gh_repo, item.request, actions))
-        try:
+        with suppress(StaleError):  # another hand removed it meanwhile: answered all the same
             forge.push("", item.ref)
-        except StaleError:  # another hand removed it meanwhile: answered all the same
-            pass
         forge.repo.delete_ref(item.ref)
     return replies

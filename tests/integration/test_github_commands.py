@@ -28,11 +28,11 @@ def chat(tmp_path, monkeypatch):
             """The comment, and the output of the record job GitHub starts for it."""
             cid = fake.add_comment(issue, body, user)
             event = tmp_path / f"event-{cid}.json"
+            comment = {"id": cid, "body": body, "user": {"login": user},
+                       "created_at": f"2026-12-03T22:{next(sent)}:00Z",
+                       "author_association": "MEMBER"}
             event.write_text(json.dumps({"action": "created", "issue": {"number": issue},
-                                         "comment": {"id": cid, "body": body,
-                                                     "user": {"login": user},
-                                                     "created_at": f"2026-12-03T22:{next(sent)}:00Z",
-                                                     "author_association": "MEMBER"}}))
+                                         "comment": comment}))
             # a hosted runner: no git identity, an empty home
             proc = autolab(clone, "chatops", "--record", env={
                 "GITHUB_EVENT_PATH": str(event), "GIT_CONFIG_GLOBAL": "/dev/null",
