@@ -72,7 +72,8 @@ def test_init_github_writes_linted_pinned_workflows_in_a_fresh_lab(tmp_path):
     assert git(root, "status", "--porcelain") == ""   # committed, by autolab's identity
     assert "autolab: init lab" in git(root, "log", "-1", "--format=%s")
     lint(root)
-    pinned, _note = workflows.settings_for(root)
+    pinned, note = workflows.settings_for(root)
+    assert ("note: autolab here was installed from" in proc.stdout) == bool(note)
     install = "pip install " + " ".join(shlex.quote(a) for a in pinned.autolab)
     texts = {n: (root / ".github" / "workflows" / n).read_text() for n in names}
     for name, text in texts.items():
