@@ -429,18 +429,23 @@ def evaluate_pr(number, lab_dir, runner):
 @click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
 @click.option("--fix", is_flag=True, help="create the missing labels, turn on the Actions "
               "create-PR setting and make main require autolab/metric, up to date")
-def doctor(lab_dir, fix):
+@click.option("--forge", type=click.Choice(["local", "github"]), default=None,
+              help="check the lab as this forge's [default: github when the workflows of "
+              "`autolab init --github` are in the repository, else local]")
+def doctor(lab_dir, fix, forge):
     """Check this lab's set-up and say what is missing, with how to fix it.
 
-    The sandbox trial code runs in on this machine; for a GitHub lab, the token
-    and its scopes, the repository, the Actions create-PR setting, main's rules
-    (classic protection and rulesets), the labels and the secrets by name and where
-    they are; and the local Modal and Anthropic credentials. Exits 1 when
-    something is missing.
+    Only what the lab uses: the sandbox trial code runs in on this machine (local
+    runner); Modal's and Anthropic's credentials here (modal runner, claude agent);
+    for a GitHub lab, the token and its scopes, the repository and its default branch,
+    the Actions create-PR setting, main's rules (classic protection and rulesets) and
+    anything in them that refuses an API merge, rules on the trial branches, the labels,
+    the secrets by name and where they are, and the workflows. Exits 1 when something
+    is missing.
     """
     from autolab import doctor as checks
 
-    found = checks.run(config_mod.load(lab_dir), fix)
+    found = checks.run(config_mod.load(lab_dir), fix, forge=forge)
     for check in found:
         console.print(f"{check.mark} {escape(check.line)}", style=check.style, soft_wrap=True)
     if any(c.failed for c in found):

@@ -60,6 +60,7 @@ done
 """
 MAX_TITLE, MAX_BODY = 256, 65536
 NO_ACTIONS_PRS = "GitHub Actions is not permitted to create or approve pull requests."
+UPGRADE = "Upgrade to GitHub Pro or make this repository public to enable this feature."
 
 
 def clone_of_bare(seed: Path, tmp: Path) -> tuple[Path, Path]:
@@ -85,6 +86,14 @@ class FakeGitHub:
         self.labels: set[str] = set()
         self.protection: dict[str, dict] = {}   # branch -> its protection settings
         self.rulesets: list[dict] = []          # rules on `main`, as /rules/branches shows
+        # for `autolab doctor`: rules of rulesets that target every branch (main included),
+        # each ruleset's bypass actors by ruleset id, the repository's default branch and
+        # plan, and an organisation policy that refuses the Actions create-PR setting
+        self.all_branch_rules: list[dict] = []
+        self.bypass_actors: dict[int, list[dict]] = {}
+        self.default_branch: str | None = None  # None: `main`
+        self.private, self.free_plan = False, False
+        self.org_forbids_actions_prs = False
         self.secrets: list[str] = []
         self.org_secrets: list[str] = []
         self.environments: dict[str, list[str]] = {}  # environment -> its secret names
@@ -236,8 +245,9 @@ class FakeGitHub:
         p = path[len(repo):]
         if method == "GET" and p == "":
             return 200, {"full_name": self.slug, "url": self.api(""), "name":
-                         self.slug.split("/")[1], "default_branch": self.main,
-                         "permissions": self.token_permissions, "private": False,
+                         self.slug.split("/")[1],
+                         "default_branch": self.default_branch or self.main,
+                         "permissions": self.token_permissions, "private": self.private,
                          "allow_merge_commit": self.allow_merge_commit}
         if p == "/issues":
             wanted = set(filter(None, query.get("labels", "").split(",")))
@@ -256,6 +266,10 @@ class FakeGitHub:
             return 200, {"name": m.group(1), "protected": m.group(1) in self.protection,
                          "commit": {"sha": self.rev(m.group(1))},
                          "protection_url": self.api(f"{p}/protection")}
+        if re.fullmatch(r"/branches/[^/]+/protection(/.*)?", p) and self.private and \
+                self.free_plan:
+            return 403, {"message": UPGRADE,
+                         "documentation_url": "https://docs.github.com/rest/branches"}
         if m := re.fullmatch(r"/branches/([^/]+)/protection/required_status_checks", p):
             checks = self.protection[m.group(1)]["required_status_checks"]
             contexts = [c["context"] for c in body["checks"]]
@@ -333,11 +347,24 @@ class FakeGitHub:
             return self.merge(int(m.group(1)), body)
         if m := re.fullmatch(r"/branches/([^/]+)/protection", p):
             return 404, {"message": "Branch not protected"}
-        if m := re.fullmatch(r"/rules/branches/([^/]+)", p):
+        if m := re.fullmatch(r"/rules/branches/(.+)", p):
+            if self.private and self.free_plan:
+                return 403, {"message": UPGRADE}
+            mine = self.rulesets if m.group(1) == self.main else []
+            # the main ruleset is id 1, the one on every branch id 2
             return 200, [{"type": r["type"], "parameters": r.get("parameters", {}),
-                          "ruleset_source_type": "Repository", "ruleset_id": i + 1}
-                         for i, r in enumerate(self.rulesets if m.group(1) == self.main else [])]
+                          "ruleset_source_type": "Repository", "ruleset_id": ruleset}
+                         for ruleset, rules in ((1, mine), (2, self.all_branch_rules))
+                         for r in rules]
+        if m := re.fullmatch(r"/rulesets/(\d+)", p):
+            ruleset = int(m.group(1))
+            return 200, {"id": ruleset, "name": f"ruleset {ruleset}", "target": "branch",
+                         "source_type": "Repository", "source": self.slug,
+                         "enforcement": "active",
+                         "bypass_actors": self.bypass_actors.get(ruleset, [])}
         if p == "/actions/permissions/workflow":
+            if method == "PUT" and self.org_forbids_actions_prs:
+                return 409, {"message": "Conflict"}
             if method == "PUT":
                 self.workflow.update(body)
                 return 204, None
