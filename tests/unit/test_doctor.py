@@ -99,5 +99,6 @@ def test_a_fine_grained_token_without_push_and_no_token_at_all(lab):
     fake.scopes, fake.token_permissions = None, {"admin": False, "push": False, "pull": True}
     out = autolab(clone, "doctor", "--forge", "github", check=False).stdout
     assert "the token may not push here" in out
-    proc = autolab(clone, "doctor", "--forge", "github", env={"GITHUB_TOKEN": "", "GH_TOKEN": ""}, check=False)
+    proc = autolab(clone, "doctor", "--forge", "github", env={"GITHUB_TOKEN": "", "GH_TOKEN": ""},
+                   check=False)
     assert proc.returncode == 1 and "needs a token" in proc.stdout
