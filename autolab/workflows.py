@@ -7,7 +7,7 @@ the version number), and the lab's own dependencies in a separate step. The firs
 each file record the settings it was written with, so `autolab doctor` can render it again
 and tell a current file from an edited or outdated one.
 
-Its place in the whole: ARCHITECTURE.md, "The edges".
+Its place in the whole: ARCHITECTURE.md, "The workflows".
 """
 
 from __future__ import annotations
