@@ -24,7 +24,7 @@ import git
 from github import GithubException
 
 from autolab.chatops import Actions, Request, answer, parse
-from autolab.errors import InfraError, StaleError
+from autolab.errors import InfraError, StaleError, UserError
 from autolab.forges.github import GitHubForge, auth_env, client, repo_slug, settings
 from autolab.gitops import Repo
 
@@ -43,11 +43,12 @@ class Recorded:
 def key_of(event: dict) -> tuple[str, str]:
     """(the ref's name, when it was sent): one ref per comment or review, so recording the
     same event twice (a re-run job) finds it already there."""
-    if "review" in event:
-        review = event["review"]
-        return f"r{int(review['id'])}", str(review.get("submitted_at") or "")
-    comment = event["comment"]
-    return f"c{int(comment['id'])}", str(comment.get("created_at") or "")
+    kind, item = ("r", event.get("review")) if "review" in event else ("c", event.get("comment"))
+    if not isinstance(item, dict) or not str(item.get("id", "")).isdigit():
+        raise UserError("autolab chatops --record: the event's comment or review has no id; "
+                        "pass the issue_comment or pull_request_review event GitHub wrote "
+                        "($GITHUB_EVENT_PATH)")
+    return f"{kind}{item['id']}", str(item.get("submitted_at") or item.get("created_at") or "")
 
 
 def record(root: Path, event: dict) -> str:

@@ -96,3 +96,24 @@ def test_not_a_command_records_nothing_and_no_event_is_one_line(chat, tmp_path):
     proc = autolab(clone, "chatops", "--record", check=False, env={"GITHUB_EVENT_PATH": ""})
     assert proc.returncode == 2 and "no event" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_approving_review_is_recorded_and_taken_without_a_reaction(chat, tmp_path):
+    clone, origin, fake, issue, record = chat
+    git(clone, "push", "-q", "origin", "main:refs/heads/autolab/t0001")
+    pull = fake.add_pull("autolab/t0001", "a trial", "github-actions[bot]")
+    event = tmp_path / "review.json"
+    event.write_text(json.dumps({"action": "submitted", "review": {
+        "id": 77, "state": "approved", "user": {"login": "ada"},
+        "submitted_at": "2026-12-03T22:00:00Z"},
+        "pull_request": {"number": pull, "head": {"ref": "autolab/t0001"}}}))
+    out = autolab(clone, "chatops", "--record", env={"GITHUB_EVENT_PATH": str(event)}).stdout
+    assert f"as {COMMANDS}r77" in out and not fake.reactions   # reviews take no reactions
+    proc = autolab(clone, "chatops", "--queued", "--runner", "local", "--agent", "sweep")
+    assert "an approving review of a PR that is not held; nothing to do" in proc.stdout
+    assert recorded_refs(origin) == [] and replies(fake, pull) == []
+    event.write_text(json.dumps({"action": "created", "issue": {"number": issue},
+                                 "comment": {"body": "/try LR=0.01", "user": {"login": "x"}}}))
+    proc = autolab(clone, "chatops", "--record", check=False,
+                   env={"GITHUB_EVENT_PATH": str(event)})
+    assert proc.returncode == 2 and "has no id" in proc.stderr and "Traceback" not in proc.stderr
