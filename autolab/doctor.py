@@ -20,6 +20,7 @@ Its place in the whole: ARCHITECTURE.md, "The edges".
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,9 +121,22 @@ def github(lab: Lab, fix: bool, main: str) -> list[Check]:
     names = secret_names(repo)
     return [Check("ok", f"{slug} reachable at {api}"),
             token_check(repo.requester.oauth_scopes, permissions, repo.private),
-            default_branch(repo, main), actions_prs(repo, fix),
-            *protection(repo, main, fix, names), *trial_branches(repo), *labels(repo, fix),
+            *guarded("the default branch", lambda: [default_branch(repo, main)]),
+            *guarded("the Actions settings", lambda: [actions_prs(repo, fix)]),
+            *guarded(f"`{main}`'s rules", lambda: protection(repo, main, fix, names)),
+            *guarded("the trial branches' rules", lambda: trial_branches(repo)),
+            *guarded("the labels", lambda: labels(repo, fix)),
             *secrets(names, needed_secrets(lab))]
+
+
+def guarded(what: str, checks: Callable[[], list[Check]]) -> list[Check]:
+    """A check GitHub answered with an error nobody foresaw is one line, not a traceback."""
+    try:
+        return checks()
+    except GithubException as exc:
+        said = exc.data.get("message", "") if isinstance(exc.data, dict) else ""
+        return [Check("missing", f"could not check {what}: GitHub answered {exc.status} "
+                      f"{said}".rstrip())]
 
 
 def sandbox_check(lab: Lab) -> Check:

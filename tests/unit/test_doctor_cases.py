@@ -154,3 +154,11 @@ def test_workflows_edited_by_hand_or_pinned_elsewhere(hosted):
     git(clone, "add", "-A")
     out = refused(clone)
     assert f"✗ {NIGHTLY} is missing; `autolab init --github` writes" in out
+
+
+def test_an_error_nobody_foresaw_is_a_line_not_a_traceback(hosted):
+    clone, fake = hosted
+    fake.fail("GET", r"/branches/main$", 404, times=3)   # the branch read, mid-way
+    out = refused(clone)
+    assert "✗ could not check `main`'s rules: GitHub answered 404 scripted failure" in out
+    assert "label `autolab` exists" in out   # the checks after it still ran
