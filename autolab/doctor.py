@@ -135,7 +135,7 @@ def guarded(what: str, checks: Callable[[], list[Check]]) -> list[Check]:
         return checks()
     except GithubException as exc:
         said = exc.data.get("message", "") if isinstance(exc.data, dict) else ""
-        return [Check("missing", f"could not check {what}: GitHub answered {exc.status} "
+        return [Check("missing", f"could not check or fix {what}: GitHub answered {exc.status} "
                       f"{said}".rstrip())]
 
 

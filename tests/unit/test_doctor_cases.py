@@ -158,7 +158,8 @@ def test_workflows_edited_by_hand_or_pinned_elsewhere(hosted):
 
 def test_an_error_nobody_foresaw_is_a_line_not_a_traceback(hosted):
     clone, fake = hosted
-    fake.fail("GET", r"/branches/main$", 404, times=3)   # the branch read, mid-way
-    out = refused(clone)
-    assert "✗ could not check `main`'s rules: GitHub answered 404 scripted failure" in out
+    del fake.protection["main"]
+    fake.fail("PUT", r"/branches/main/protection$", 422)   # --fix protecting main, refused
+    out = refused(clone, "--fix")
+    assert "✗ could not check or fix `main`'s rules: GitHub answered 422 scripted failure" in out
     assert "label `autolab` exists" in out   # the checks after it still ran
