@@ -495,8 +495,9 @@ kind = "sweep"
 @click.option("--timeout", type=float, default=240, show_default=True)
 @click.option("--github", is_flag=True, help="also write the GitHub Actions workflows "
               "(nightly, comment commands, people's PRs), or bring them up to date")
-@click.option("--workflow-agent", type=click.Choice(workflows.AGENTS), default="claude",
-              show_default=True, help="with --github: the agent of nightly runs and /try")
+@click.option("--workflow-agent", type=click.Choice(workflows.AGENTS), default=None,
+              help="with --github: the agent of nightly runs and /try [default: the one "
+              "the workflows have, else claude]")
 def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train, evaluate,
          budget, timeout, github, workflow_agent):
     """Make this git repository a lab: config, reports/scores.csv, .gitignore (and with
@@ -528,7 +529,7 @@ def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train
         ignore.write_text("\n".join([*lines, ".autolab/"]) + "\n")
         written.append(".gitignore")
     if github:
-        pinned, note = workflows.settings_for(root, workflow_agent)
+        pinned, note = workflows.settings_for(root, workflow_agent or workflows.agent_of(root))
         written.extend(workflows.write(root, pinned))
         if note:
             console.print(f"note: {escape(note)}", style="yellow", soft_wrap=True)

@@ -130,6 +130,13 @@ def write(root: Path, settings: Settings) -> list[str]:
     return changed
 
 
+def agent_of(root: Path) -> str:
+    """The agent the lab's workflows were written for; claude when there are none yet."""
+    nightly = root / DIRECTORY / next(iter(FILES))
+    written = recorded(nightly.read_text()) if nightly.is_file() else None
+    return written.agent if written else "claude"
+
+
 def recorded(text: str) -> Settings | None:
     """The settings a workflow's header records; None when it has none autolab can read."""
     for line in text.splitlines()[:5]:

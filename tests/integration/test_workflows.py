@@ -106,6 +106,8 @@ def test_sweep_workflows_and_a_requirements_file(tmp_path):
     assert "pip install -r requirements.txt" in text and "--agent sweep" in text
     assert "ANTHROPIC_API_KEY" not in text and "autolab[github,modal]" in text
     lint(root)
+    again = autolab(root, "init", "--github")   # keeps the agent the workflows were written for
+    assert "nothing to do" in again.stdout
 
 
 def make_distribution(where: Path, direct_url: str) -> None:
