@@ -63,12 +63,15 @@ def record(root: Path, event: dict) -> str:
     origin = repo.git.remote("get-url", "origin")
     api, token = settings()
     try:
-        repo.git.execute(["git", "push", "--quiet", "--porcelain",
-                          f"--force-with-lease={PREFIX}{name}:", "origin",
-                          f"{commit}:{PREFIX}{name}"], env={**os.environ,
-                                                            **auth_env(origin, token)})
-        done = f"recorded /{request.command} from @{request.user} on #{request.issue} as " \
-               f"{PREFIX}{name}"
+        pushed = repo.git.execute(["git", "push", "--porcelain",
+                                   f"--force-with-lease={PREFIX}{name}:", "origin",
+                                   f"{commit}:{PREFIX}{name}"],
+                                  env={**os.environ, **auth_env(origin, token)})
+        # "=": origin has this very commit already (the same event, recorded the same second)
+        done = f"{PREFIX}{name} was already recorded" if any(
+            line.startswith("=\t") for line in str(pushed).splitlines()) else \
+            f"recorded /{request.command} from @{request.user} on #{request.issue} as " \
+            f"{PREFIX}{name}"
     except git.GitCommandError as exc:
         if "stale info" not in str(exc) and "[rejected]" not in str(exc):
             raise InfraError(f"could not record the command on origin: "
