@@ -304,7 +304,11 @@ def protection(repo, main: str, fix: bool, secrets: SecretNames) -> list[Check]:
                              f"could merge a combination nobody evaluated; `autolab doctor "
                              f"--fix` adds both (Settings → Branches → {main})"))
     others = sorted(contexts - {STATUS_CONTEXT})
-    if others and STARTER not in secrets:
+    if others and not secrets.readable:
+        out.append(Check("warn", f"`{main}` also requires {', '.join(others)}, which run on "
+                         f"the trial PRs only if a secret {STARTER} opens them, and this token "
+                         f"cannot list the secrets"))
+    elif others and STARTER not in secrets:
         out.append(Check("missing", f"`{main}` also requires {', '.join(others)}, which never "
                          f"run on the trial PRs: PRs opened with the workflows' GITHUB_TOKEN "
                          f"start no workflows, so no winner can merge; add a secret {STARTER} "
