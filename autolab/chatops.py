@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import quote
 
 from autolab.errors import UserError
 from autolab.forges.github import api_call, created
@@ -32,6 +33,7 @@ MAX_IDEA = 500
 MAX_RERUN = 10
 WRITERS = {"admin", "maintain", "write"}
 MAINTAINERS = {"admin", "maintain"}
+ROLES = {"admin", "maintain", "write", "triage", "read", "none"}   # GitHub's own role names
 COMMAND = re.compile(r"\A\s*/(?P<name>try|evaluate|rerun|keep|discard)(?![^ \t\n])[ \t]*"
                      r"(?P<arg>[^\n]*)")
 ON_PULLS = {"evaluate", "rerun", "keep", "discard", "approve"}
@@ -88,9 +90,13 @@ def fenced(text: str) -> str:
 
 def permission(gh_repo, request: Request) -> str:
     """The commenter's role name on the repository: admin, maintain, write, triage, read or
-    none."""
+    none. A custom role counts as the role it is based on."""
     with api_call(f"check {request.user}'s role"):
-        return gh_repo.get_collaborator_role_name(request.user)
+        _headers, data = gh_repo.requester.requestJsonAndCheck(
+            "GET", f"{gh_repo.url}/collaborators/{quote(request.user)}/permission")
+    role = data.get("role_name") or "none"
+    # a custom role's name is its own; the legacy `permission` field names its base role
+    return role if role in ROLES else data.get("permission") or "none"
 
 
 def refusal(request: Request) -> str:
@@ -107,6 +113,11 @@ def handle(gh_repo, event: dict, actions: Actions) -> str:
     request = parse(event)
     if request is None:
         return "not an autolab command; nothing to do"
+    return answer(gh_repo, request, actions)
+
+
+def answer(gh_repo, request: Request, actions: Actions) -> str:
+    """Answer one command, as parsed from its event, with one reply."""
     if request.command == "approve" and not actions.held(request.issue):
         return "an approving review of a PR that is not held; nothing to do"
     allowed = permission(gh_repo, request) in (MAINTAINERS if request.command == "keep"

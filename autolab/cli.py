@@ -16,13 +16,12 @@ from pathlib import Path
 
 import click
 import git
-import pyarrow.compute as pc
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
 from autolab import config as config_mod
-from autolab import dashboard, importer, inputs, registry, scores
+from autolab import dashboard, importer, registry, scores, workflows
 from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.engine import Engine
@@ -72,15 +71,8 @@ def build_loop(lab: Lab, forge: str, runner: str, agent: str, parallel: int) -> 
     progress.note(built.confinement())
     if lab.config.metric_from == "train_log":
         progress.note(self_scored(lab.config))
-    ledger = Ledger(repo, lab.home)
-    changed = inputs.changed_line(lab, ledger.rows(
-        where=pc.field("source") == "baseline", columns=["trial_id", "status", "source",
-                                                         "started_at", "inputs_sha256"])
-    ) if lab.config.inputs else ""
-    if changed:
-        progress.note(changed)
     return Loop(lab, registry.forge(forge, lab), built, registry.agent(agent, lab, spend),
-                ledger, progress)
+                Ledger(repo, lab.home), progress)
 
 
 def self_scored(config) -> str:
@@ -431,15 +423,36 @@ def reproduce(trial_id, lab_dir):
 @click.option("--runner", default=None, help="where the trial trains [default: runner.kind]")
 @click.option("--agent", default=None, help="who turns the idea into a change "
               "[default: agent.kind]")
-@click.option("--event", "event_path", envvar="GITHUB_EVENT_PATH", required=True,
+@click.option("--event", "event_path", envvar="GITHUB_EVENT_PATH",
               type=click.Path(exists=True, dir_okay=False),
               help="the issue_comment or pull_request_review event JSON "
               "[default: $GITHUB_EVENT_PATH]")
-def chatops(lab_dir, runner, agent, event_path):
+@click.option("--record", is_flag=True, help="only store the event's command on origin "
+              "(refs/autolab/commands/) and react 👀; a later --queued answers it")
+@click.option("--queued", is_flag=True, help="answer every command recorded on origin, "
+              "oldest first, instead of an event")
+def chatops(lab_dir, runner, agent, event_path, record, queued):
     """Answer a comment command (`/try <idea>`, and on PRs `/evaluate`, `/rerun [N]`, `/keep`,
     `/discard [reason]`) or an approving review: check the person's access, act, reply once."""
     from autolab import chatops as ops
+    from autolab import commands
 
+    if record and queued:
+        raise UserError("autolab chatops: --record and --queued are two jobs; give one")
+    if queued:
+        reviews = _reviews(lab_dir, runner, agent)
+        replies = commands.answer_all(reviews.forge, reviews)
+        console.print(escape(f"answered {len(replies)} recorded command(s)"))
+        for reply in replies:
+            console.print(escape(reply))
+        return
+    if not event_path:
+        raise UserError("autolab chatops: no event; pass --event FILE or set "
+                        "GITHUB_EVENT_PATH (Actions sets it), or use --queued")
+    if record:
+        root = config_mod.find_root(Path(lab_dir))
+        console.print(escape(commands.record(root, ops.load_event(event_path))))
+        return
     reviews = _reviews(lab_dir, runner, agent)
     console.print(escape(ops.handle(reviews.forge.gh_repo, ops.load_event(event_path),
                                     reviews)))
@@ -473,18 +486,23 @@ def evaluate_pr(number, lab_dir, runner):
 @click.option("--lab", "lab_dir", default=".", type=click.Path(file_okay=False))
 @click.option("--fix", is_flag=True, help="create the missing labels, turn on the Actions "
               "create-PR setting and make main require autolab/metric, up to date")
-def doctor(lab_dir, fix):
+@click.option("--forge", type=click.Choice(["local", "github"]), default=None,
+              help="check the lab as this forge's [default: github when the workflows of "
+              "`autolab init --github` are in the repository, else local]")
+def doctor(lab_dir, fix, forge):
     """Check this lab's set-up and say what is missing, with how to fix it.
 
-    The sandbox trial code runs in on this machine; for a GitHub lab, the token
-    and its scopes, the repository, the Actions create-PR setting, main's rules
-    (classic protection and rulesets), the labels and the secrets by name and where
-    they are; and the local Modal and Anthropic credentials. Exits 1 when
-    something is missing.
+    Only what the lab uses: the sandbox trial code runs in on this machine (local
+    runner); Modal's and Anthropic's credentials here (modal runner, claude agent);
+    for a GitHub lab, the token and its scopes, the repository and its default branch,
+    the Actions create-PR setting, main's rules (classic protection and rulesets) and
+    anything in them that refuses an API merge, rules on the trial branches, the labels,
+    the secrets by name and where they are, and the workflows. Exits 1 when something
+    is missing.
     """
     from autolab import doctor as checks
 
-    found = checks.run(config_mod.load(lab_dir), fix)
+    found = checks.run(config_mod.load(lab_dir), fix, forge=forge)
     for check in found:
         console.print(f"{check.mark} {escape(check.line)}", style=check.style, soft_wrap=True)
     if any(c.failed for c in found):
@@ -566,9 +584,16 @@ kind = "sweep"
 @click.option("--inputs", "input_paths", multiple=True, help="a git-ignored data file (or "
               "glob) that prepare, and a self-scoring train command, get in their working "
               "directory; repeatable")
+@click.option("--github", is_flag=True, help="also write the GitHub Actions workflows "
+              "(nightly, comment commands, people's PRs), or bring them up to date")
+@click.option("--workflow-agent", type=click.Choice(workflows.AGENTS), default=None,
+              help="with --github: the agent of nightly runs and /try [default: the one "
+              "the workflows have, else claude]")
 def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train, evaluate,
-         budget, timeout, baseline_seeds, branch, metric_from, input_paths):
-    """Make this git repository a lab: config, reports/scores.csv, .gitignore; one commit."""
+         budget, timeout, baseline_seeds, branch, metric_from, input_paths, github,
+         workflow_agent):
+    """Make this git repository a lab: config, reports/scores.csv, .gitignore (and with
+    --github the workflows); one commit."""
     self_scoring = metric_from == "train_log"
     if prepare is None:
         prepare = "" if self_scoring else "python -m evaluator.data"
@@ -606,6 +631,11 @@ def init(lab_dir, objective, metric, direction, editable, frozen, prepare, train
     if unignored:
         ignore.write_text("\n".join([*lines, *unignored]) + "\n")
         written.append(".gitignore")
+    if github:
+        pinned, note = workflows.settings_for(root, workflow_agent or workflows.agent_of(root))
+        written.extend(workflows.write(root, pinned))
+        if note:
+            console.print(f"note: {escape(note)}", style="yellow", soft_wrap=True)
     if not written:
         console.print(f"{root} is already a lab; nothing to do")
         return

@@ -1,12 +1,14 @@
 """`autolab doctor`: what a lab still lacks, one line each with how to fix it.
 
-The first line says what confines trial code on this machine (any lab); then
-the lab itself (the files its commands name, its globs; `autolab check` asks the
-same before it runs anything); the rest is for GitHub labs. Each check asks GitHub
-(through PyGithub, like the forge) or the local environment one question. A check
-that cannot be answered with this token (e.g. reading branch protection needs admin)
-is a warning, not a failure:
-the lab may well be set up, only this token cannot see it.
+Only what this lab uses is checked: the sandbox when its runner is local, the lab
+itself (the files its commands name, its globs; `autolab check` asks the same before it
+runs anything), Modal's and
+Anthropic's credentials when its runner or agent needs them, and GitHub when the lab is a
+GitHub lab (`--forge github`, its workflows are in the repository, or it runs in Actions).
+Each check asks GitHub (through PyGithub, like the forge) or the local environment one
+question. A check that cannot be answered with this token (e.g. reading branch protection
+needs admin) is a warning, not a failure: the lab may well be set up, only this token cannot
+see it. An error status GitHub documents for an endpoint is a line, never a traceback.
 
 `main`'s rules are read as GitHub applies them, classic protection and rulesets together:
 when either refuses pushes, the forge merges winners through their PR, so the rules must
@@ -22,12 +24,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
 
-from autolab import sandbox
+from autolab import sandbox, workflows
 from autolab.config import Lab
 from autolab.errors import UserError
 from autolab.gitops import Repo, glob_regex
@@ -55,6 +58,21 @@ SECRETS = ("ANTHROPIC_API_KEY", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET")
 SCRIPTS = (".py", ".sh", ".bash")
 # frozen by every `autolab init`, though most labs have no workflows: no warning for it
 INIT_FROZEN = (".github/**",)
+STARTER = "AUTOLAB_TOKEN"   # a secret token whose PRs start workflows (App or personal token)
+UPGRADE = "Upgrade to GitHub Pro"   # GitHub's 403 on protection for private repos on Free
+TRIAL_BRANCH = "autolab/t0000"      # any trial branch: rules on all branches apply to it
+# rules that make GitHub refuse the API merge of a trial PR, and why
+MERGE_BLOCKERS = {
+    "merge_queue": "requires a merge queue, and GitHub refuses a direct API merge there",
+    "required_signatures": "requires signed commits, and the bot's trial commits are unsigned",
+    "required_deployments": "requires successful deployments, which no trial branch has",
+    "workflows": "requires workflows to pass, and PRs opened with the workflows' token start "
+                 "none",
+    "update": "restricts updates to those who may bypass the ruleset, so the bot's merge is "
+              "refused",
+}
+# rules on every branch that stop a trial branch from being pushed or removed
+TRIAL_BLOCKERS = {"creation": "creating", "update": "updating", "deletion": "deleting"}
 
 
 @dataclass(frozen=True)
@@ -75,8 +93,19 @@ class Check:
         return {"ok": "green", "warn": "yellow", "missing": "red"}[self.state]
 
 
-def run(lab: Lab, fix: bool = False, main: str | None = None) -> list[Check]:
-    return [sandbox_check(lab), *lab_itself(lab), *github(lab, fix, main or lab.config.branch)]
+def run(lab: Lab, fix: bool = False, main: str | None = None,
+        forge: str | None = None) -> list[Check]:
+    """Every check this lab's forge, runner and agent call for. `forge` None: a GitHub lab
+    when the workflows `autolab init --github` writes are in the repository."""
+    main = main or lab.config.branch
+    if forge is None:
+        forge = "github" if any((lab.root / workflows.DIRECTORY / name).is_file()
+                                for name in workflows.FILES) else "local"
+    out = [sandbox_check(lab)] if lab.config.runner.kind == "local" else []
+    out += lab_itself(lab)
+    if forge == "github":
+        out += [*github(lab, fix, main), *workflow_files(lab)]
+    return [*out, *local_credentials(lab)]
 
 
 def lab_itself(lab: Lab) -> list[Check]:
@@ -169,30 +198,44 @@ def importable(module: str, root: Path) -> bool:
 
 
 def github(lab: Lab, fix: bool, main: str) -> list[Check]:
-    out = local_credentials()
     if not GITHUB:
-        return [Check("warn", "PyGithub is not installed, so the GitHub set-up is not "
-                      "checked; `pip install 'autolab[github]'` for a GitHub lab"), *out]
+        return [Check("missing", "PyGithub is not installed, so the GitHub set-up cannot be "
+                      "checked; `pip install 'autolab[github]'` for a GitHub lab")]
     try:
         api, token = settings()
     except UserError as exc:
-        return [Check("missing", str(exc)), *out]
+        return [Check("missing", str(exc))]
     try:
         origin = git.Repo(lab.root).remote("origin").url
         slug = repo_slug(origin)
     except (ValueError, UserError) as exc:
-        return [Check("missing", f"no GitHub repository: {exc}"), *out]
+        return [Check("missing", f"no GitHub repository: {exc}")]
     gh = client(api, token, retries=1, backoff=0.5)
     try:
         repo = gh.get_repo(slug)
         permissions = repo.permissions  # the first request: it brings the scopes header too
     except GithubException as exc:
         return [Check("missing", f"{slug} is not reachable with this token ({exc.status}); "
-                      f"check GITHUB_TOKEN and the repository name"), *out]
+                      f"check GITHUB_TOKEN and the repository name")]
+    names = secret_names(repo)
     return [Check("ok", f"{slug} reachable at {api}"),
             token_check(repo.requester.oauth_scopes, permissions, repo.private),
-            actions_prs(repo, fix), *protection(repo, main, fix), *labels(repo, fix),
-            *secrets(repo), *out]
+            *guarded("the default branch", lambda: [default_branch(repo, main)]),
+            *guarded("the Actions settings", lambda: [actions_prs(repo, fix)]),
+            *guarded(f"`{main}`'s rules", lambda: protection(repo, main, fix, names)),
+            *guarded("the trial branches' rules", lambda: trial_branches(repo)),
+            *guarded("the labels", lambda: labels(repo, fix)),
+            *secrets(names, needed_secrets(lab))]
+
+
+def guarded(what: str, checks: Callable[[], list[Check]]) -> list[Check]:
+    """A check GitHub answered with an error nobody foresaw is one line, not a traceback."""
+    try:
+        return checks()
+    except GithubException as exc:
+        said = exc.data.get("message", "") if isinstance(exc.data, dict) else ""
+        return [Check("missing", f"could not check or fix {what}: GitHub answered {exc.status} "
+                      f"{said}".rstrip())]
 
 
 def sandbox_check(lab: Lab) -> Check:
@@ -227,6 +270,16 @@ def get(repo, path: str):
     return repo.requester.requestJsonAndCheck("GET", f"{repo.url}{path}")[1]
 
 
+def default_branch(repo, main: str) -> Check:
+    """The workflows run from the default branch; trials branch from and merge into `main`."""
+    if repo.default_branch == main:
+        return Check("ok", f"`{main}` is the default branch")
+    return Check("missing", f"the default branch is `{repo.default_branch}`, not `{main}`, "
+                 f"the branch this lab runs on: GitHub runs the workflows (and their schedule) "
+                 f"from the default branch; make `{main}` the default under Settings → General "
+                 f"→ Default branch, or run the lab on `{repo.default_branch}`")
+
+
 def actions_prs(repo, fix: bool) -> Check:
     """The setting without which the workflows' token gets a 403 on every trial's PR."""
     path = "/actions/permissions/workflow"
@@ -240,29 +293,56 @@ def actions_prs(repo, fix: bool) -> Check:
         return Check("ok", "GitHub Actions may create pull requests (the trial PRs)")
     if not fix:
         return Check("missing", ACTIONS_PRS)
-    repo.requester.requestJsonAndCheck("PUT", f"{repo.url}{path}", input={
-        "default_workflow_permissions": setting.get("default_workflow_permissions", "read"),
-        "can_approve_pull_request_reviews": True})
+    try:
+        repo.requester.requestJsonAndCheck("PUT", f"{repo.url}{path}", input={
+            "default_workflow_permissions": setting.get("default_workflow_permissions", "read"),
+            "can_approve_pull_request_reviews": True})
+    except GithubException as exc:
+        if exc.status == 409:  # documented: the owning organisation's policy forbids it
+            return Check("missing", "the organisation does not let its repositories allow "
+                         "GitHub Actions to create pull requests (GitHub answered 409), so no "
+                         "trial can open its PR; an organisation owner turns on Organisation "
+                         "settings → Actions → General → \"Allow GitHub Actions to create and "
+                         "approve pull requests\", then run `autolab doctor --fix` again")
+        return Check("missing", f"could not turn on \"Allow GitHub Actions to create and "
+                     f"approve pull requests\" ({exc.status}); turn it on under Settings → "
+                     f"Actions → General (it needs an admin)")
     return Check("ok", "changed: turned on \"Allow GitHub Actions to create and approve pull "
                  "requests\" (Settings → Actions → General); default token permissions stay "
                  f"`{setting.get('default_workflow_permissions', 'read')}`")
 
 
-def protection(repo, main: str, fix: bool) -> list[Check]:
+def upgrade_needed(exc: GithubException) -> bool:
+    return exc.status == 403 and UPGRADE in str(exc.data)
+
+
+def free_plan(repo) -> Check:
+    return Check("missing", f"{repo.full_name} is private on GitHub Free, where branch "
+                 f"protection and rulesets are not available (GitHub: \"{UPGRADE} or make "
+                 f"this repository public\"), so nothing can make GitHub require autolab/metric "
+                 f"before a merge and autolab pushes winners to `main` by lease alone; make the "
+                 f"repository public or move it to a paid plan (the token is not the problem)")
+
+
+def protection(repo, main: str, fix: bool, secrets: SecretNames) -> list[Check]:
     try:
         rules = get(repo, f"/rules/branches/{main}")
     except GithubException as exc:
+        if upgrade_needed(exc):
+            return [free_plan(repo)]
         return [Check("warn", f"cannot read the rules on `{main}` with this token "
                       f"({exc.status}); check Settings → Rules → Rulesets")]
-    branch = repo.get_branch(main)
     try:
-        classic = branch.get_protection()
+        classic = get(repo, f"/branches/{main}/protection")
     except GithubException as exc:
+        if upgrade_needed(exc):
+            return [free_plan(repo)]
         if exc.status != 404:
             return [Check("warn", f"cannot read `{main}`'s protection with this token "
                           f"({exc.status}); it must require {STATUS_CONTEXT} with branches up "
                           f"to date and no reviews")]
-        classic = None
+        classic = None  # 404: no classic protection
+    branch = repo.get_branch(main)
     blocking = {r["type"] for r in rules} - PUSHABLE_RULES
     if classic is None and not blocking:
         if fix:
@@ -274,20 +354,39 @@ def protection(repo, main: str, fix: bool) -> list[Check]:
                       f"it (autolab pushes winners by lease); `autolab doctor --fix` protects "
                       f"it so GitHub merges only evaluated states")]
     contexts, strict, reviews, linear = set(), False, 0, False
+    blockers: dict[str, str] = {}   # rule -> why GitHub refuses the merge under it
+    fixes: dict[str, str] = {}      # rule -> how to fix it, where turning it off is not all
     if classic is not None:
-        checks = classic.required_status_checks
-        contexts, strict = set(checks.contexts) if checks else set(), bool(checks and checks.strict)
-        pr_rules = classic.required_pull_request_reviews
-        reviews = pr_rules.required_approving_review_count if pr_rules else 0
-        linear = classic.required_linear_history
+        checks = classic.get("required_status_checks") or {}
+        contexts, strict = set(checks.get("contexts") or []), bool(checks.get("strict"))
+        reviews = (classic.get("required_pull_request_reviews") or {}).get(
+            "required_approving_review_count", 0)
+        linear = bool((classic.get("required_linear_history") or {}).get("enabled"))
+        if (classic.get("required_signatures") or {}).get("enabled"):
+            blockers["required_signatures"] = MERGE_BLOCKERS["required_signatures"]
+        if (classic.get("lock_branch") or {}).get("enabled"):
+            blockers["lock_branch"] = "is locked (read-only)"
+        allowed = classic.get("restrictions")
+        if allowed and "github-actions" not in {a.get("slug") for a in allowed.get("apps", [])}:
+            blockers["restrictions"] = ("lets only the people, teams and apps it lists push, "
+                                        "and the workflows' github-actions app is not one")
     for rule in rules:
-        params = rule.get("parameters") or {}
-        if rule["type"] == "required_status_checks":
+        params, kind = rule.get("parameters") or {}, rule["type"]
+        if kind == "required_status_checks":
             contexts |= {c["context"] for c in params.get("required_status_checks", [])}
             strict = strict or params.get("strict_required_status_checks_policy", False)
-        reviews = max(reviews, params.get("required_approving_review_count", 0)
-                      if rule["type"] == "pull_request" else 0)
-        linear = linear or rule["type"] == "required_linear_history"
+        if kind == "pull_request":
+            reviews = max(reviews, params.get("required_approving_review_count", 0))
+            methods = params.get("allowed_merge_methods") or ["merge"]
+            if "merge" not in methods:
+                blockers["allowed_merge_methods"] = (
+                    f"allows only {' and '.join(methods)} merges, and a winner lands as a "
+                    f"merge commit")
+                fixes["allowed_merge_methods"] = ("add `merge` to the allowed merge methods of "
+                                                  "the ruleset's pull request rule")
+        linear = linear or kind == "required_linear_history"
+        if kind in MERGE_BLOCKERS:
+            blockers[kind] = MERGE_BLOCKERS[kind]
     out = []
     if STATUS_CONTEXT not in contexts or not strict:
         if fix:
@@ -303,6 +402,20 @@ def protection(repo, main: str, fix: bool) -> list[Check]:
                              f"{STATUS_CONTEXT} status with branches up to date, so GitHub "
                              f"could merge a combination nobody evaluated; `autolab doctor "
                              f"--fix` adds both (Settings → Branches → {main})"))
+    others = sorted(contexts - {STATUS_CONTEXT})
+    if others and not secrets.readable:
+        out.append(Check("warn", f"`{main}` also requires {', '.join(others)}, which run on "
+                         f"the trial PRs only if a secret {STARTER} opens them, and this token "
+                         f"cannot list the secrets"))
+    elif others and STARTER not in secrets:
+        out.append(Check("missing", f"`{main}` also requires {', '.join(others)}, which never "
+                         f"run on the trial PRs: PRs opened with the workflows' GITHUB_TOKEN "
+                         f"start no workflows, so no winner can merge; add a secret {STARTER} "
+                         f"(a GitHub App installation token or a personal token that may push "
+                         f"and open PRs), or drop those checks from `{main}`'s rules"))
+    elif others:
+        out.append(Check("ok", f"`{main}` also requires {', '.join(others)}: the {STARTER} "
+                         f"secret opens the trial PRs, so their workflows run"))
     if reviews:
         out.append(Check("missing", f"`{main}` requires {reviews} approving review(s), which the "
                          f"bot's own trial PRs never get, so no winner can merge; drop the "
@@ -310,11 +423,17 @@ def protection(repo, main: str, fix: bool) -> list[Check]:
     if linear:
         out.append(Check("missing", f"`{main}` requires a linear history, which refuses the "
                          f"merge commit a winner lands as; turn that rule off for `{main}`"))
-    if classic is not None and not classic.enforce_admins and repo.permissions.admin:
+    for kind, why in blockers.items():
+        fix_it = fixes.get(kind, f"turn off `{kind}` for `{main}`")
+        out.append(Check("missing", f"`{main}` {why}, so GitHub refuses the API merge of every "
+                         f"winner; {fix_it} (Settings → Branches, or Rules → Rulesets)"))
+    if classic is not None and not (classic.get("enforce_admins") or {}).get("enabled") and \
+            repo.permissions.admin:
         out.append(Check("warn", f"this token is an admin's and `{main}` lets admins bypass its "
                          f"rules, so GitHub would not refuse its merges; turn on \"Do not allow "
                          f"bypassing the above settings\" or run autolab with a non-admin "
                          f"token (the workflows' token is not an admin)"))
+    out += bypassers(repo, main, rules)
     if not repo.allow_merge_commit:
         out.append(Check("missing", "merge commits are disabled, and a winner lands as one; "
                          "turn on Settings → General → Pull Requests → Allow merge commits"))
@@ -326,6 +445,41 @@ def protection(repo, main: str, fix: bool) -> list[Check]:
     return out
 
 
+def bypassers(repo, main: str, rules: list[dict]) -> list[Check]:
+    """Rulesets that someone may bypass: GitHub would merge an unevaluated state from them."""
+    out = []
+    for ruleset in sorted({r["ruleset_id"] for r in rules if r.get("ruleset_id")}):
+        try:
+            found = get(repo, f"/rulesets/{ruleset}")
+        except GithubException:  # bypass actors are shown to admins only: nothing to judge
+            continue
+        if found.get("bypass_actors"):
+            who = ", ".join(sorted({f"{a.get('actor_type')} {a.get('actor_id') or ''}".strip()
+                                    for a in found["bypass_actors"]}))
+            out.append(Check("warn", f"the ruleset `{found.get('name', ruleset)}` on `{main}` "
+                             f"may be bypassed ({who}), so GitHub would merge what they push "
+                             f"unevaluated; remove the bypass list if that is not meant"))
+    return out
+
+
+def trial_branches(repo) -> list[Check]:
+    """Rules on every branch reach the trial branches, which autolab creates, updates and
+    deletes once a trial is closed (its code stays under refs/autolab/trials/)."""
+    try:
+        rules = get(repo, f"/rules/branches/{TRIAL_BRANCH}")
+    except GithubException:  # the same reading on `main` already said why
+        return []
+    refused = [verb for kind, verb in TRIAL_BLOCKERS.items()
+               if kind in {r["type"] for r in rules}]
+    if not refused:
+        return [Check("ok", "no ruleset stops autolab creating, updating or deleting its trial "
+                      "branches autolab/<id>")]
+    return [Check("missing", f"a ruleset on all branches forbids {' and '.join(refused)} "
+                  f"branches, which autolab does to its trial branches autolab/<id> (it deletes "
+                  f"each once the trial is closed); exclude `autolab/**` from that ruleset's "
+                  f"target (Settings → Rules → Rulesets)")]
+
+
 def labels(repo, fix: bool) -> list[Check]:
     out = []
     for name, (color, description) in LABELS.items():
@@ -334,8 +488,9 @@ def labels(repo, fix: bool) -> list[Check]:
             out.append(Check("ok", f"label `{name}` exists"))
         except GithubException as exc:
             if exc.status != 404:
-                raise
-            if fix:
+                out.append(Check("warn", f"cannot read the label `{name}` with this token "
+                                 f"({exc.status})"))
+            elif fix:
                 repo.create_label(name, color, description)
                 out.append(Check("ok", f"label `{name}` created"))
             else:
@@ -344,41 +499,99 @@ def labels(repo, fix: bool) -> list[Check]:
     return out
 
 
-def secrets(repo) -> list[Check]:
+@dataclass(frozen=True)
+class SecretNames:
+    own: set[str]                           # the repository's Actions secrets
+    shared: set[str]                        # organisation secrets shared with it
+    environments: dict[str, set[str]]       # environment -> its secrets (unused by workflows)
+    readable: bool = True
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.own or name in self.shared
+
+
+def secret_names(repo) -> SecretNames:
     """Repository and organisation secrets reach the workflows; environment secrets only
     jobs that name the environment, which these workflows do not."""
     try:
         own = {s.name for s in repo.get_secrets()}
-    except GithubException as exc:
-        return [Check("warn", f"cannot list the Actions secrets with this token ({exc.status}); "
-                      f"check {', '.join(SECRETS)} under Settings → Secrets → Actions")]
+    except GithubException:
+        return SecretNames(set(), set(), {}, readable=False)
     try:
         shared = {s["name"] for s in get(repo, "/actions/organization-secrets")["secrets"]}
         environments = {e.name: {s.name for s in e.get_secrets()}
                         for e in repo.get_environments()}
     except GithubException:  # the token cannot see them: judge by the repository's own
         shared, environments = set(), {}
-    missing = [name for name in SECRETS if name not in own | shared]
+    return SecretNames(own, shared, environments)
+
+
+def needed_secrets(lab: Lab) -> tuple[str, ...]:
+    """The secrets the lab's workflows hand to autolab (those `init --github` writes when
+    they are not there yet)."""
+    nightly = lab.root / workflows.DIRECTORY / next(iter(workflows.FILES))
+    written = workflows.recorded(nightly.read_text()) if nightly.is_file() else None
+    return tuple(sorted(written.secrets if written else SECRETS))
+
+
+def secrets(names: SecretNames, needed: tuple[str, ...]) -> list[Check]:
+    if not names.readable:
+        return [Check("warn", f"cannot list the Actions secrets with this token; check "
+                      f"{', '.join(needed)} under Settings → Secrets → Actions")]
+    missing = [name for name in needed if name not in names]
     if not missing:
-        where = ", ".join(f"{n} ({'repository' if n in own else 'organisation'})" for n in SECRETS)
+        where = ", ".join(f"{n} ({'repository' if n in names.own else 'organisation'})"
+                          for n in needed)
         return [Check("ok", f"Actions secrets present: {where}")]
     out = [Check("missing", f"Actions secrets missing: {', '.join(missing)}; add each with "
                  f"`gh secret set NAME` (or share an organisation secret with this repository)")]
     for name in missing:
-        for env in sorted(e for e, names in environments.items() if name in names):
+        for env in sorted(e for e, found in names.environments.items() if name in found):
             out.append(Check("missing", f"{name} is only in the environment `{env}`, which the "
                              f"workflows do not use; add it as a repository or organisation "
                              f"secret"))
     return out
 
 
-def local_credentials() -> list[Check]:
-    """What `--runner modal` and `--agent claude` need on this machine."""
-    modal = (os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET")) or \
-        Path(os.environ.get("MODAL_CONFIG_PATH", Path.home() / ".modal.toml")).is_file()
-    return [Check("ok", "Modal credentials found") if modal else
-            Check("missing", "no Modal credentials here; run `modal token new` or set "
-                  "MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"),
-            Check("ok", "ANTHROPIC_API_KEY is set") if os.environ.get("ANTHROPIC_API_KEY")
-            else Check("missing", "ANTHROPIC_API_KEY is not set; export it to use "
-                       "`--agent claude` here")]
+def workflow_files(lab: Lab) -> list[Check]:
+    """The workflows `autolab init --github` wrote: there, unedited, and pinned to this
+    autolab."""
+    out = []
+    for name in workflows.FILES:
+        path = f"{workflows.DIRECTORY}/{name}"
+        target = lab.root / path
+        if not target.is_file():
+            out.append(Check("missing", f"{path} is missing; `autolab init --github` writes "
+                             f"the lab's workflows"))
+            continue
+        text = target.read_text()
+        written = workflows.recorded(text)
+        if written is None or workflows.render(written)[path] != text:
+            out.append(Check("missing", f"{path} is not what `autolab init --github` writes "
+                             f"(edited by hand, or by another autolab version); run it again "
+                             f"to rewrite the workflows"))
+            continue
+        current, _note = workflows.settings_for(lab.root, written.agent)
+        if current.autolab != written.autolab:
+            out.append(Check("warn", f"{path} installs {' '.join(written.autolab)}, and this "
+                             f"is {' '.join(current.autolab)}; `autolab init --github` "
+                             f"updates the pin"))
+    if not out:
+        out.append(Check("ok", f"the workflows are current: {', '.join(workflows.FILES)}"))
+    return out
+
+
+def local_credentials(lab: Lab) -> list[Check]:
+    """What this lab's runner and agent need on this machine: Modal's and Anthropic's keys."""
+    out = []
+    if lab.config.runner.kind == "modal":
+        modal = (os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET")) or \
+            Path(os.environ.get("MODAL_CONFIG_PATH", Path.home() / ".modal.toml")).is_file()
+        out.append(Check("ok", "Modal credentials found") if modal else
+                   Check("missing", "no Modal credentials here; run `modal token new` or set "
+                         "MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"))
+    if lab.config.agent.kind == "claude":
+        out.append(Check("ok", "ANTHROPIC_API_KEY is set") if os.environ.get("ANTHROPIC_API_KEY")
+                   else Check("missing", "ANTHROPIC_API_KEY is not set; export it to use "
+                              "`--agent claude` here"))
+    return out

@@ -23,7 +23,7 @@ from pathlib import Path
 from autolab.config import Lab
 from autolab.errors import ConfigError
 from autolab.gitops import Repo
-from autolab.records import LedgerRow, Manifest
+from autolab.records import Manifest
 
 
 @dataclass(frozen=True)
@@ -114,20 +114,6 @@ def snapshot(lab: Lab) -> Snapshot:
                               f"run again once they are written")
         tmp.rename(root)
     return Snapshot(root, digest)
-
-
-def changed_line(lab: Lab, baselines: list[LedgerRow]) -> str:
-    """One line when the inputs differ from those the newest baseline ran on, else ""."""
-    ran = [r for r in baselines if r.source == "baseline" and r.inputs_sha256]
-    if not ran or not lab.config.inputs:
-        return ""
-    newest = max(ran, key=lambda r: r.started_at or "")
-    now = inputs_digest(lab)
-    if now == newest.inputs_sha256:
-        return ""
-    return (f"inputs: the `inputs` changed since the baseline {newest.trial_id} ran on them "
-            f"(sha256 {newest.inputs_sha256[:12]} then, {now[:12]} now); its scores were "
-            f"measured on other data")
 
 
 def data_key(evaluator_sha: str, inputs_sha: str) -> str:

@@ -67,10 +67,16 @@ def frozen_manifest(repo: Repo, config: Config, commit: str) -> Manifest:
     return Manifest(tuple(f for f in full.files if f[0] not in generated))
 
 
-def frozen_fingerprint(repo: Repo, config: Config, commit: str) -> str:
-    """One hash of everything main's measurements depend on besides the editable script: a
-    baseline, a best and a noise estimate belong together only under the same fingerprint."""
-    return frozen_manifest(repo, config, commit).config_sha256
+def frozen_fingerprint(repo: Repo, config: Config, commit: str, inputs_sha256: str = "") -> str:
+    """One hash of everything main's measurements depend on besides the editable script (its
+    frozen files but the workflows, which run nothing that is measured, and the digest of the
+    git-ignored inputs): a baseline, a best and a noise estimate belong together only under
+    the same fingerprint."""
+    frozen = frozen_manifest(repo, config, commit).files
+    measured = Manifest(tuple(f for f in frozen if not f[0].startswith(".github/")))
+    if not inputs_sha256:
+        return measured.config_sha256
+    return hashlib.sha256(f"{measured.config_sha256}\n{inputs_sha256}".encode()).hexdigest()
 
 
 def tree_sha256(root: Path) -> str:

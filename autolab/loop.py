@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from autolab import admit, decide, prune, report, rows
+from autolab import admit, decide, inputs, prune, report, rows
 from autolab.agents.base import Agent, Context
 from autolab.backlog import SOURCE as IDEA_SOURCE
 from autolab.backlog import Backlog
@@ -96,6 +96,7 @@ class Loop:
         self.best_batch: Batch | None = None      # more seeds of the best, in flight
         self.awaiting_best: list[Running] = []    # trials judged again when they are back
         self._fingerprints: dict[str, str] = {}   # by commit: main's frozen inputs there
+        self.inputs_sha256 = inputs.inputs_digest(lab)   # the git-ignored inputs, as they are now
         self._measured: tuple[str, str] | None = None   # (baseline commit, its fingerprint)
 
     # the public API ----------------------------------------------------------
@@ -543,7 +544,8 @@ class Loop:
     # the baseline ----------------------------------------------------------------
     def fingerprint(self, commit: str) -> str:
         if commit not in self._fingerprints:
-            self._fingerprints[commit] = frozen_fingerprint(self.repo, self.config, commit)
+            self._fingerprints[commit] = frozen_fingerprint(self.repo, self.config, commit,
+                                                            self.inputs_sha256)
         return self._fingerprints[commit]
 
     def measured_under(self, scores: list[ScoreRow]) -> str:
@@ -565,9 +567,13 @@ class Loop:
         base, best = scores[0], scores[-1]
         frozen = differences(frozen_manifest(self.repo, self.config, base.commit_sha),
                              frozen_manifest(self.repo, self.config, main))
+        frozen = [path for path in frozen if not path.startswith(".github/")]
         if frozen:
             return f"its frozen files changed ({', '.join(frozen[:5])})"
         measured = self.measured_under(scores)
+        if measured and measured != self.fingerprint(main) and self.config.inputs:
+            return ("the `inputs` changed since the baseline ran on them (sha256 "
+                    f"{self.inputs_sha256[:12]} now)")
         if measured and measured != self.fingerprint(main):
             return (f"its frozen inputs changed (fingerprint {measured[:10]} -> "
                     f"{self.fingerprint(main)[:10]})")

@@ -60,6 +60,7 @@ done
 """
 MAX_TITLE, MAX_BODY = 256, 65536
 NO_ACTIONS_PRS = "GitHub Actions is not permitted to create or approve pull requests."
+UPGRADE = "Upgrade to GitHub Pro or make this repository public to enable this feature."
 
 
 def clone_of_bare(seed: Path, tmp: Path) -> tuple[Path, Path]:
@@ -76,13 +77,23 @@ class FakeGitHub:
         self.calls: list[Call] = []
         self.issues: dict[int, dict] = {}       # issues and PRs share numbers, as on GitHub
         self.comments: dict[int, dict] = {}
+        self.reactions: dict[int, list[str]] = {}   # comment id -> reactions' contents
         self.statuses: list[dict] = []
         self.permissions: dict[str, str] = {}  # login -> role name (admin .. read)
+        self.custom_roles: dict[str, str] = {}  # an organisation's custom role -> its base role
         self.faults: list[Fault] = []
         self.errors: list[str] = []
         self.labels: set[str] = set()
         self.protection: dict[str, dict] = {}   # branch -> its protection settings
         self.rulesets: list[dict] = []          # rules on `main`, as /rules/branches shows
+        # for `autolab doctor`: rules of rulesets that target every branch (main included),
+        # each ruleset's bypass actors by ruleset id, the repository's default branch and
+        # plan, and an organisation policy that refuses the Actions create-PR setting
+        self.all_branch_rules: list[dict] = []
+        self.bypass_actors: dict[int, list[dict]] = {}
+        self.default_branch: str | None = None  # None: `main`
+        self.private, self.free_plan = False, False
+        self.org_forbids_actions_prs = False
         self.secrets: list[str] = []
         self.org_secrets: list[str] = []
         self.environments: dict[str, list[str]] = {}  # environment -> its secret names
@@ -168,6 +179,12 @@ class FakeGitHub:
                                "head_repo": fork or self.slug}
         return number
 
+    def add_comment(self, number: int, body: str, user: str) -> int:
+        """A person's comment on issue or PR `number`; its id, as the event carries it."""
+        cid = 1000 + len(self.comments)
+        self.comments[cid] = {"issue": number, "body": body, "user": user}
+        return cid
+
     def pulls(self) -> list[dict]:
         return [self.pull_json(n) for n, i in sorted(self.issues.items()) if i["kind"] == "pull"]
 
@@ -228,8 +245,9 @@ class FakeGitHub:
         p = path[len(repo):]
         if method == "GET" and p == "":
             return 200, {"full_name": self.slug, "url": self.api(""), "name":
-                         self.slug.split("/")[1], "default_branch": self.main,
-                         "permissions": self.token_permissions, "private": False,
+                         self.slug.split("/")[1],
+                         "default_branch": self.default_branch or self.main,
+                         "permissions": self.token_permissions, "private": self.private,
                          "allow_merge_commit": self.allow_merge_commit}
         if p == "/issues":
             wanted = set(filter(None, query.get("labels", "").split(",")))
@@ -248,6 +266,10 @@ class FakeGitHub:
             return 200, {"name": m.group(1), "protected": m.group(1) in self.protection,
                          "commit": {"sha": self.rev(m.group(1))},
                          "protection_url": self.api(f"{p}/protection")}
+        if re.fullmatch(r"/branches/[^/]+/protection(/.*)?", p) and self.private and \
+                self.free_plan:
+            return 403, {"message": UPGRADE,
+                         "documentation_url": "https://docs.github.com/rest/branches"}
         if m := re.fullmatch(r"/branches/([^/]+)/protection/required_status_checks", p):
             checks = self.protection[m.group(1)]["required_status_checks"]
             contexts = [c["context"] for c in body["checks"]]
@@ -297,6 +319,13 @@ class FakeGitHub:
                 return 201, self.comment_json(cid)
             return 200, [self.comment_json(c) for c, v in self.comments.items()
                          if v["issue"] == number]
+        if (m := re.fullmatch(r"/issues/comments/(\d+)/reactions", p)) and method == "POST":
+            cid = int(m.group(1))
+            if cid not in self.comments:
+                return 404, {"message": "Not Found"}
+            self.reactions.setdefault(cid, []).append(body["content"])
+            return 201, {"id": len(self.reactions[cid]), "content": body["content"],
+                         "user": {"login": "github-actions[bot]"}}
         if m := re.fullmatch(r"/issues/comments/(\d+)", p):
             cid = int(m.group(1))
             self.comments[cid]["body"] = body["body"]
@@ -308,19 +337,34 @@ class FakeGitHub:
             return 201, {"id": len(self.statuses), "url": self.api(p), **body}
         if m := re.fullmatch(r"/collaborators/([^/]+)/permission", p):
             role = self.permissions.get(m.group(1), "none")
-            # the legacy field folds the newer roles into the old three, as GitHub does
-            legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+            # the legacy field folds the newer roles into the old three, as GitHub does, and
+            # a custom role into the role it is based on
+            base = self.custom_roles.get(role, role)
+            legacy = {"maintain": "write", "triage": "read"}.get(base, base)
             return 200, {"permission": legacy, "role_name": role,
                          "user": {"login": m.group(1)}}
         if m := re.fullmatch(r"/pulls/(\d+)/merge", p):
             return self.merge(int(m.group(1)), body)
         if m := re.fullmatch(r"/branches/([^/]+)/protection", p):
             return 404, {"message": "Branch not protected"}
-        if m := re.fullmatch(r"/rules/branches/([^/]+)", p):
+        if m := re.fullmatch(r"/rules/branches/(.+)", p):
+            if self.private and self.free_plan:
+                return 403, {"message": UPGRADE}
+            mine = self.rulesets if m.group(1) == self.main else []
+            # the main ruleset is id 1, the one on every branch id 2
             return 200, [{"type": r["type"], "parameters": r.get("parameters", {}),
-                          "ruleset_source_type": "Repository", "ruleset_id": i + 1}
-                         for i, r in enumerate(self.rulesets if m.group(1) == self.main else [])]
+                          "ruleset_source_type": "Repository", "ruleset_id": ruleset}
+                         for ruleset, rules in ((1, mine), (2, self.all_branch_rules))
+                         for r in rules]
+        if m := re.fullmatch(r"/rulesets/(\d+)", p):
+            ruleset = int(m.group(1))
+            return 200, {"id": ruleset, "name": f"ruleset {ruleset}", "target": "branch",
+                         "source_type": "Repository", "source": self.slug,
+                         "enforcement": "active",
+                         "bypass_actors": self.bypass_actors.get(ruleset, [])}
         if p == "/actions/permissions/workflow":
+            if method == "PUT" and self.org_forbids_actions_prs:
+                return 409, {"message": "Conflict"}
             if method == "PUT":
                 self.workflow.update(body)
                 return 204, None

@@ -175,7 +175,7 @@ def test_without_the_actions_pr_setting_doctor_names_it_and_the_run_stops(github
     first trial with that one line, and the trial is not lost: it runs once it is allowed."""
     clone, origin, fake = github
     fake.workflow["can_approve_pull_request_reviews"] = False
-    doctor = autolab(clone, "doctor", check=False)
+    doctor = autolab(clone, "doctor", "--forge", "github", check=False)
     assert doctor.returncode == 1
     line = next(x for x in doctor.stdout.splitlines() if "create pull requests" in x)
     assert line.startswith("✗") and "Allow GitHub Actions to create and approve" in line
