@@ -108,6 +108,20 @@ def autolab(root: Path, *args: str, check: bool = True, timeout: float = 300,
     return proc
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _hosted_runner(tmp_path_factory):
+    """Every test runs as on a GitHub-hosted runner: no git identity from any config file or
+    variable and an empty HOME, so whatever autolab commits must name its own author, and
+    test set-up that commits as a person names that person, as on a stranger's laptop."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+        env.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        env.setenv("HOME", str(tmp_path_factory.mktemp("empty-home")))
+        for name in [v for v in os.environ if v.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_"))]:
+            env.delenv(name)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(monkeypatch):
     monkeypatch.delenv("AUTOLAB_HOME", raising=False)

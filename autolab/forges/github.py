@@ -55,7 +55,7 @@ from autolab.forges.base import (
     pr_body,
     scores_files,
 )
-from autolab.gitops import Repo
+from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import BRANCH as LEDGER
 from autolab.records import Proposal, ScoreRow, Trial
@@ -323,7 +323,8 @@ class GitHubForge:
         main = self.main_sha()
         for _attempt in range(MAX_ID_SKIPS):
             claim = self.repo.git.commit_tree(f"{main}^{{tree}}", "-p", main, "-m",
-                                              f"autolab: {trial_id} claimed by {uuid.uuid4()}")
+                                              f"autolab: {trial_id} claimed by {uuid.uuid4()}",
+                                              env=BOT)  # a hosted runner has no identity
             try:
                 self.push(claim, f"{IDS}{trial_id}", "")
                 return trial_id
