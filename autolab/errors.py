@@ -7,6 +7,8 @@
     │   └── LockedError          another `autolab run` holds this lab
     ├── BaselineError (exit 1)   main's own script fails; no trial can be judged
     ├── StaleError               main moved since the trial's parent: never merge it as is
+    ├── RefusedError             the forge will not merge a winner for a reason of its own
+    │                            code (a required check failed): it ends discarded
     └── InfraError               the forge or the runner failed, not the idea
 
 Its place in the whole: ARCHITECTURE.md, "The edges".
@@ -40,6 +42,10 @@ class BaselineError(AutolabError):
 
 
 class StaleError(AutolabError):
+    pass
+
+
+class RefusedError(AutolabError):
     pass
 
 

@@ -93,6 +93,17 @@ def arm(phase: str) -> None:
             from autolab.errors import InfraError
             raise InfraError("the forge answered 502 on merge")
         LocalForge.merge = merge
+    elif phase == "github_merge":
+        from autolab.forges.github import GitHubForge
+
+        def merge_github(self, trial, evaluated_sha, row, **kwargs):
+            die()  # the verdict is written ahead (here and on origin), nothing acted on yet
+        GitHubForge.merge = merge_github
+    elif phase == "no_training":
+        def refuse(command, cwd, env, log, deadline, **kwargs):
+            print(f"asked to train again: {command}", file=sys.stderr)
+            os._exit(97)  # the test reads this code: a job that should only finish trained
+        local_runner.run_command = refuse
     else:
         raise SystemExit(f"unknown phase {phase!r}")
 
