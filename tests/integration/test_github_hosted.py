@@ -7,6 +7,7 @@ subprocesses; the fake computes mergeability asynchronously, as GitHub does.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -71,16 +72,20 @@ def test_a_killed_jobs_verdict_is_finished_by_the_next_job_without_training(host
     assert first.returncode == -9, first.stderr   # SIGKILL, right after the verdict was written
     pending = git(origin, "for-each-ref", "--format=%(refname)", "refs/autolab/pending/")
     assert pending == "refs/autolab/pending/t0001"
+    decided = json.loads(git(origin, "show", f"{pending}:verdict.json"))["row"]
     assert "t0001" not in trial_rows(origin, tmp_path / "read1")
     (pr,) = [p for p in fake.pulls() if p["head"]["ref"] == "autolab/t0001"]
     assert pr["state"] == "open"
 
-    second = driven(fresh_clone(origin, tmp_path / "job2"), "no_training", "baseline",
-                    *PARTS)
-    assert second.returncode == 0, second.stdout + second.stderr  # 97: it trained again
+    # the next night: a fresh clone, one new trial; training t0001 again would exit 97
+    second = driven(fresh_clone(origin, tmp_path / "job2"), "no_retraining", "run",
+                    "--trials", "1", *PARTS)
+    assert second.returncode == 0, second.stdout + second.stderr
     assert "finishing t0001" in second.stdout
     rows = trial_rows(origin, tmp_path / "read2")
     assert rows["t0001"].status == "keep"
+    assert (rows["t0001"].metric, rows["t0001"].seeds) == (decided["metric"], decided["seeds"])
+    assert set(rows) == {"t0001", "t0002"}  # the night's own trial trained as usual
     assert [s.trial_id for s in scores.parse(Repo(origin).read("main", scores.PATH))] == [
         "baseline", "t0001"]
     (pr,) = [p for p in fake.pulls() if p["head"]["ref"] == "autolab/t0001"]
