@@ -108,6 +108,22 @@ def autolab(root: Path, *args: str, check: bool = True, timeout: float = 300,
     return proc
 
 
+def pytest_terminal_summary(terminalreporter):
+    """The count of exchanges with the fake GitHub checked against GitHub's description."""
+    import github_spec
+
+    if not github_spec.available():
+        terminalreporter.write_line(f"GitHub spec check skipped: {github_spec.SPEC} is "
+                                    f"absent; install it with `{github_spec.INSTALL}`")
+    elif github_spec.TALLY.validated:
+        terminalreporter.write_line(
+            f"GitHub spec check: {github_spec.TALLY.validated} exchanges with the fake "
+            f"server validated against @octokit/openapi {github_spec.VERSION} "
+            f"(api.github.com), {len(github_spec.TALLY.problems)} problem(s)")
+        for reason, count in github_spec.TALLY.known.items():
+            terminalreporter.write_line(f"  not validated, a known gap ({count}): {reason}")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _hosted_runner(tmp_path_factory):
     """Every test runs as on a GitHub-hosted runner: no git identity from any config file or

@@ -40,6 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import github_spec
+
 
 @dataclass
 class Call:
@@ -49,6 +51,7 @@ class Call:
     body: dict | None
     status: int = 0            # the answer, once given
     answer: object = None
+    scripted: bool = False     # answered by fail(), not as GitHub would
 
 
 @dataclass
@@ -131,6 +134,8 @@ class FakeGitHub:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if github_spec.available():  # every answer checked against GitHub's description
+            self.errors += github_spec.check_calls(self.calls)
         assert not self.errors, self.errors
 
     # scripting and inspecting ------------------------------------------------
@@ -264,6 +269,11 @@ class FakeGitHub:
             return True
         return False
 
+    def protection_json(self, branch: str) -> dict:
+        """GitHub leaves out a protection setting that is off rather than send null."""
+        return {"url": self.api(f"/branches/{branch}/protection"),
+                **{k: v for k, v in self.protection[branch].items() if v is not None}}
+
     def branch_json(self, branch: str) -> dict:
         contexts = sorted(self.requirements(branch)[0]) if branch in self.protection else []
         return {"name": branch, "protected": branch in self.protection,
@@ -375,10 +385,10 @@ class FakeGitHub:
             self.protect(m.group(1), tuple(c["context"] for c in checks.get("checks", [])),
                          bool(checks.get("strict")),
                          reviews.get("required_approving_review_count", 0))
-            return 200, {"url": self.api(p), **self.protection[m.group(1)]}
+            return 200, self.protection_json(m.group(1))
         if (m := re.fullmatch(r"/branches/([^/]+)/protection", p)) and m.group(1) in \
                 self.protection:
-            return 200, {"url": self.api(p), **self.protection[m.group(1)]}
+            return 200, self.protection_json(m.group(1))
         if p == "/actions/secrets":
             return 200, {"total_count": len(self.secrets),
                          "secrets": [{"name": n, "url": self.api(f"/actions/secrets/{n}")}
@@ -554,6 +564,7 @@ class FakeGitHub:
                       and f.path.search(call.path)), None)
         if fault:
             fault.times -= 1
+            call.scripted = True
             if not fault.after:
                 return fault.status, fault.headers, {"message": fault.message}
         try:

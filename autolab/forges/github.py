@@ -113,7 +113,7 @@ def settings() -> tuple[str, str]:
 
 def poll_s() -> float:
     """The first wait between two looks at GitHub's state; doubled after each look."""
-    return float(os.environ.get("AUTOLAB_GITHUB_POLL_S", "5"))
+    return float(os.environ.get("AUTOLAB_GITHUB_POLL_S", "1"))
 
 
 def checks_timeout_s() -> float:
@@ -380,7 +380,10 @@ class GitHubForge:
                 pr = found[0] if found else self.create_pull(branch, commit, proposal)
                 if pr is None:
                     return None
-                created(lambda: pr.add_to_labels(LABEL, proposal.role))  # adding twice is one
+                # adding twice is one; the documented `{"labels": [...]}` body, where
+                # PyGithub's add_to_labels sends a bare list the REST description lacks
+                created(lambda: self.gh_repo.requester.requestJsonAndCheck(
+                    "POST", f"{pr.issue_url}/labels", input={"labels": [LABEL, proposal.role]}))
                 url = pr.html_url
         except UserError:  # no PR can open here: leave no branch behind, the trial never began
             if not existing:
