@@ -658,6 +658,7 @@ class GitHubForge:
         commit = self.repo.commit_files(None, {VERDICT: data},
                                         f"autolab: {trial_id}'s verdict, written ahead", [])
         self.push(f"+{commit}", f"{PENDING}{trial_id}")
+        self.repo.git.update_ref(f"{PENDING}{trial_id}", commit)  # what drop_pending deletes
 
     def pending_on_origin(self) -> dict[str, bytes]:
         """{trial id: verdict} of every verdict an earlier job wrote ahead and never finished."""
@@ -671,6 +672,8 @@ class GitHubForge:
     def drop_pending(self, trial_id: str) -> None:
         """Delete the verdict on origin once its ledger row is there (not only in this
         workspace's ledger, which a hosted runner throws away)."""
+        if not self.repo.rev(f"{PENDING}{trial_id}"):
+            return  # never reached origin from here (its push failed): nothing to delete
         ours = self.repo.rev(LEDGER)
         theirs = self.remote_head(LEDGER.removeprefix("refs/heads/"))
         if ours and theirs and (theirs == ours or self.is_ancestor(ours, theirs)):
