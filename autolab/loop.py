@@ -23,21 +23,14 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from autolab import admit, decide, prune, report, rows
+from autolab import admit, decide, errors, prune, report, rows
 from autolab.agents.base import Agent, Context
 from autolab.backlog import SOURCE as IDEA_SOURCE
 from autolab.backlog import Backlog
 from autolab.config import Config, Lab
 from autolab.decide import Noise
 from autolab.engine import Batch, Engine
-from autolab.errors import (
-    AutolabError,
-    BaselineError,
-    InfraError,
-    RefusedError,
-    StaleError,
-    UserError,
-)
+from autolab.errors import AutolabError, BaselineError, InfraError, StaleError, UserError
 from autolab.forges.base import Forge
 from autolab.gitops import Repo, glob_regex
 from autolab.integrity import manifest_at, watched
@@ -432,7 +425,7 @@ class Loop:
             except StaleError as exc:
                 row = self.requeue_stale(trial, row, str(exc))
                 action = Action.CLOSE
-            except RefusedError as exc:  # e.g. a required CI check failed on its code
+            except errors.RefusedError as exc:  # e.g. a required check failed on its code
                 row, action = replace(row, status=Status.DISCARD, reason=f"won, but {exc}"), \
                     Action.CLOSE
         if action != Action.MERGE:
