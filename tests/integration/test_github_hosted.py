@@ -16,8 +16,10 @@ import pytest
 from conftest import autolab, git, make_lab
 from fakegithub import BASE_MODIFIED, FakeGitHub, clone_of_bare
 
-from autolab import scores
+from autolab import config, scores
+from autolab.forges.github import GitHubForge
 from autolab.gitops import Repo
+from autolab.ledger import BRANCH as LEDGER
 from autolab.ledger import Ledger
 from autolab.records import BASELINE
 
@@ -169,3 +171,25 @@ def test_a_new_repository_refuses_actions_prs_and_the_run_says_how_to_allow_them
     assert proc.returncode == 2 and "Traceback" not in said
     assert "Allow GitHub Actions to create and approve pull requests" in said
     assert not git(origin, "branch", "--list", "autolab/t*")
+
+
+def test_a_verdict_stays_on_origin_until_its_ledger_row_is_there(hosted, tmp_path):
+    """The ref goes only once origin's ledger holds everything this job recorded: a row
+    left in a workspace that is about to be thrown away is not recorded."""
+    origin, _fake = hosted
+    clone = fresh_clone(origin, tmp_path / "job")
+    forge = GitHubForge(config.load(clone))
+    forge.put_pending("t0009", b'{"action": "merge"}')
+    assert git(origin, "show", "refs/autolab/pending/t0009:verdict.json") == \
+        '{"action": "merge"}'
+    before = forge.repo.rev(LEDGER)
+    row_here_only = forge.repo.commit_files(None, {"trials/t0009.parquet": b"row"},
+                                            "a row not yet pushed", [before] if before else [])
+    forge.repo.swap_ref(LEDGER, row_here_only, before)
+    forge.drop_pending("t0009")
+    assert git(origin, "for-each-ref", "refs/autolab/pending/") != ""
+    assert forge.pending_on_origin() == {"t0009": b'{"action": "merge"}'}
+    forge.publish()
+    forge.drop_pending("t0009")
+    assert git(origin, "for-each-ref", "refs/autolab/pending/") == ""
+    assert forge.pending_on_origin() == {}
