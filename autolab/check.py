@@ -20,6 +20,7 @@ from autolab import params, registry
 from autolab.config import Lab
 from autolab.doctor import Check, lab_itself
 from autolab.engine import Engine
+from autolab.errors import MainError
 from autolab.gitops import Repo, glob_regex
 from autolab.integrity import manifest_at, watched
 from autolab.params import Param
@@ -73,7 +74,7 @@ def run_once(lab: Lab, repo: Repo, commit: str, say: Callable[[Check], None]) ->
         t0 = time.monotonic()
         try:
             runner.prepared(commit)
-        except RuntimeError as exc:   # the prepare command failed: its message holds the log
+        except MainError as exc:   # the prepare command failed: its message holds the log
             say(Check("missing", f"prepare failed: {exc}"))
             return False
         fresh = set((lab.home / "data").glob("*")) - before

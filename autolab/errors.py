@@ -8,6 +8,8 @@
     ├── BaselineError (exit 1)   main's own script fails; no trial can be judged
     │   └── MainError            main's prepare or evaluate command fails the same way each time
     ├── StaleError               main moved since the trial's parent: never merge it as is
+    ├── RefusedError             the forge will not merge a winner for a reason of its own
+    │                            code (a required check failed): it ends discarded
     └── InfraError               the forge or the runner failed, not the idea
 
 Its place in the whole: ARCHITECTURE.md, "The edges".
@@ -45,6 +47,10 @@ class MainError(BaselineError):
 
 
 class StaleError(AutolabError):
+    pass
+
+
+class RefusedError(AutolabError):
     pass
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from autolab import admit, decide, inputs, prune, report, rows
+from autolab import admit, decide, errors, inputs, prune, report, rows
 from autolab.agents.base import Agent, Context
 from autolab.backlog import SOURCE as IDEA_SOURCE
 from autolab.backlog import Backlog
@@ -35,7 +35,7 @@ from autolab.forges.base import Forge
 from autolab.gitops import Repo, glob_regex
 from autolab.integrity import differences, frozen_fingerprint, frozen_manifest, manifest_at, watched
 from autolab.ledger import LIGHT, Ledger
-from autolab.pending import Pending
+from autolab.pending import Pending, VerdictsOnOrigin
 from autolab.progress import Progress
 from autolab.prune import PruneRule
 from autolab.records import (
@@ -86,7 +86,8 @@ class Loop:
         self.forge, self.runner, self.agent, self.ledger = forge, runner, agent, ledger
         self.progress = progress
         self.repo = Repo(lab.root)
-        self.pending = Pending(lab.home)
+        self.pending = Pending(lab.home, forge if isinstance(forge, VerdictsOnOrigin) else None,
+                               progress.note)
         self.engine = Engine(runner, progress)
         self.running: dict[str, Running] = {}     # by trial id: what is in flight
         self.queue: list[Proposal] = []
@@ -463,6 +464,7 @@ class Loop:
         self.complete(self.pending.write(trial, row, action))
 
     def finish_pending(self) -> None:
+        self.pending.fetch()
         for path in self.pending.paths():
             self.progress.note(f"finishing {path.stem}, interrupted after its verdict")
             self.complete(path)
@@ -477,7 +479,7 @@ class Loop:
             self.progress.note(f"{trial.trial_id}: {exc}; left for the next run to finish")
             return
         self.record(row)
-        path.unlink()
+        self.pending.remove(path)
         self.progress.ended(trial.trial_id, row.status, row.reason, row.metric,
                             row.compute_ratio)
 
@@ -495,6 +497,9 @@ class Loop:
             except StaleError as exc:
                 row = self.requeue_stale(trial, row, str(exc))
                 action = Action.CLOSE
+            except errors.RefusedError as exc:  # e.g. a required check failed on its code
+                row, action = replace(row, status=Status.DISCARD, reason=f"won, but {exc}"), \
+                    Action.CLOSE
         if action != Action.MERGE:
             self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
                                                      rule))

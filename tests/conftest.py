@@ -108,6 +108,36 @@ def autolab(root: Path, *args: str, check: bool = True, timeout: float = 300,
     return proc
 
 
+def pytest_terminal_summary(terminalreporter):
+    """The count of exchanges with the fake GitHub checked against GitHub's description."""
+    import github_spec
+
+    if not github_spec.available():
+        terminalreporter.write_line(f"GitHub spec check skipped: {github_spec.SPEC} is "
+                                    f"absent; install it with `{github_spec.INSTALL}`")
+    elif github_spec.TALLY.validated:
+        terminalreporter.write_line(
+            f"GitHub spec check: {github_spec.TALLY.validated} exchanges with the fake "
+            f"server validated against @octokit/openapi {github_spec.VERSION} "
+            f"(api.github.com), {len(github_spec.TALLY.problems)} problem(s)")
+        for reason, count in github_spec.TALLY.known.items():
+            terminalreporter.write_line(f"  not validated, a known gap ({count}): {reason}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _hosted_runner(tmp_path_factory):
+    """Every test runs as on a GitHub-hosted runner: no git identity from any config file or
+    variable and an empty HOME, so whatever autolab commits must name its own author, and
+    test set-up that commits as a person names that person, as on a stranger's laptop."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+        env.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        env.setenv("HOME", str(tmp_path_factory.mktemp("empty-home")))
+        for name in [v for v in os.environ if v.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_"))]:
+            env.delenv(name)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(monkeypatch):
     monkeypatch.delenv("AUTOLAB_HOME", raising=False)

@@ -14,6 +14,17 @@ without the required statuses or not up to date with its base (405) or not the `
 for (409); PR titles over 256 and bodies over 65,536 characters are a 422, and without the
 "Allow GitHub Actions to create and approve pull requests" setting creating a PR is a 403.
 `before_merge` runs just before a merge is checked, so a test can move main right there.
+
+And where GitHub takes its time, so does the fake: after a PR opens or its head or base
+moves, GitHub computes mergeability in the background, so the next read of the PR says
+`mergeable: null` and a merge sent meanwhile answers 405 "Base branch was modified"
+(`unknown_reads` requests see it computing). Missing branches and PRs are 404s; an
+organisation that forbids Actions PRs answers 409 to the setting
+(`org_forbids_actions_prs`); `as_new_repository()` gives a new repository's defaults. `ci`
+is a workflow's jobs (check name -> conclusion): a run starts on each PR head, but, as on
+GitHub, not for what the job's own GITHUB_TOKEN (`actions_token`) did. The fake cannot see
+who pushed (git talks to the bare repository directly), so the token of the API request that
+first sees a PR head stands for the pusher's.
 """
 
 from __future__ import annotations
@@ -29,6 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import github_spec
+
 
 @dataclass
 class Call:
@@ -36,6 +49,9 @@ class Call:
     path: str
     query: dict
     body: dict | None
+    status: int = 0            # the answer, once given
+    answer: object = None
+    scripted: bool = False     # answered by fail(), not as GitHub would
 
 
 @dataclass
@@ -61,6 +77,10 @@ done
 MAX_TITLE, MAX_BODY = 256, 65536
 NO_ACTIONS_PRS = "GitHub Actions is not permitted to create or approve pull requests."
 UPGRADE = "Upgrade to GitHub Pro or make this repository public to enable this feature."
+BASE_MODIFIED = "Base branch was modified. Review and try the merge again."
+ORG_POLICY = ("Conflict: the organization's policy does not allow GitHub Actions to create "
+              "or approve pull requests.")
+PASSED = ("success", "neutral", "skipped")   # conclusions that meet a required check
 
 
 def clone_of_bare(seed: Path, tmp: Path) -> tuple[Path, Path]:
@@ -100,6 +120,13 @@ class FakeGitHub:
         self.workflow = {"default_workflow_permissions": "write",
                          "can_approve_pull_request_reviews": True}
         self.allow_merge_commit = True
+        self.unknown_reads = 1      # requests that see a PR's mergeability still computing
+        self.org_forbids_actions_prs = False
+        self.ci: dict[str, str] = {}             # check name -> the conclusion its runs reach
+        self.ci_reads = 1                        # reads of a run before it completes
+        self.runs: dict[str, dict[str, int]] = {}  # head sha -> check name -> reads left
+        self.actions_token: str | None = None    # what this token does starts no workflow
+        self.token = ""                          # of the request being answered
         self.before_merge: Callable[[int], None] | None = None
         self.scopes: str | None = "repo"          # X-OAuth-Scopes; None for fine-grained tokens
         self.token_permissions = {"admin": True, "push": True, "pull": True}
@@ -118,12 +145,24 @@ class FakeGitHub:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if github_spec.available():  # every answer checked against GitHub's description
+            self.errors += github_spec.check_calls(self.calls)
         assert not self.errors, self.errors
 
     # scripting and inspecting ------------------------------------------------
     def fail(self, method: str, path: str, status: int, times: int = 1, after: bool = False,
-             **headers) -> None:
-        self.faults.append(Fault(method, re.compile(path), status, times, headers, after=after))
+             message: str = "scripted failure", **headers) -> None:
+        self.faults.append(Fault(method, re.compile(path), status, times, headers, message,
+                                 after))
+
+    def as_new_repository(self) -> None:
+        """The settings of a repository created today: Actions' token reads only and may not
+        open PRs, merge commits allowed, nothing protected."""
+        self.workflow = {"default_workflow_permissions": "read",
+                         "can_approve_pull_request_reviews": False}
+        self.allow_merge_commit = True
+        self.protection, self.rulesets = {}, []
+        self.refuse_pushes()
 
     def protect(self, branch: str, contexts: tuple = ("autolab/metric",), strict: bool = True,
                 reviews: int = 0, linear: bool = False) -> None:
@@ -224,6 +263,93 @@ class FakeGitHub:
                          "repo": {"full_name": pr.get("head_repo", self.slug)}},
                 "base": {"ref": pr["base"], "sha": self.rev(pr["base"])}}
 
+    def mergeability(self, number: int) -> dict:
+        """`mergeable` as GitHub shows it: null while it computes, after a PR opens or its head
+        or base moves; then whether the two merge cleanly."""
+        pr = self.issues[number]
+        if pr["state"] != "open" or self.in_main(pr["head_sha"]):
+            return {"mergeable": None, "mergeable_state": "unknown"}
+        if self.computing(number):
+            return {"mergeable": None, "mergeable_state": "unknown"}
+        clean = subprocess.run(["git", "merge-tree", "--write-tree", self.main, pr["head_sha"]],
+                               cwd=self.origin, capture_output=True).returncode == 0
+        return {"mergeable": clean, "mergeable_state": "clean" if clean else "dirty"}
+
+    def computing(self, number: int) -> bool:
+        """Whether this request still finds GitHub computing the PR's mergeability."""
+        pr = self.issues[number]
+        now = (pr["head_sha"], self.rev(pr["base"]))
+        if pr.get("computed_for") != now:
+            pr["computed_for"], pr["unknown_left"] = now, self.unknown_reads
+        if pr["unknown_left"] > 0:
+            pr["unknown_left"] -= 1
+            return True
+        return False
+
+    def protection_json(self, branch: str) -> dict:
+        """GitHub leaves out a protection setting that is off rather than send null."""
+        return {"url": self.api(f"/branches/{branch}/protection"),
+                **{k: v for k, v in self.protection[branch].items() if v is not None}}
+
+    def branch_json(self, branch: str) -> dict:
+        contexts = sorted(self.requirements(branch)[0]) if branch in self.protection else []
+        return {"name": branch, "protected": branch in self.protection,
+                "commit": {"sha": self.rev(f"refs/heads/{branch}"),
+                           "url": self.api(f"/commits/{self.rev(f'refs/heads/{branch}')}")},
+                "protection": {"enabled": branch in self.protection,
+                               "required_status_checks": {
+                                   "enforcement_level": "non_admins" if contexts else "off",
+                                   "contexts": contexts,
+                                   "checks": [{"context": c, "app_id": None}
+                                              for c in contexts]}},
+                "protection_url": self.api(f"/branches/{branch}/protection"),
+                "_links": {"self": self.api(f"/branches/{branch}"),
+                           "html": f"https://github.test/{self.slug}/tree/{branch}"}}
+
+    def check_runs(self, sha: str) -> dict:
+        """The CI workflow's runs on `sha`: started when a token that starts workflows first
+        sees `sha` as an open PR's head, in progress for `ci_reads` reads, then concluded."""
+        heads = {i["head_sha"] for i in self.issues.values()
+                 if i["kind"] == "pull" and i["state"] == "open"}
+        if sha not in self.runs and sha in heads and self.ci and self.token != \
+                self.actions_token:
+            self.runs[sha] = dict.fromkeys(self.ci, self.ci_reads)
+        runs = []
+        for n, (name, left) in enumerate(sorted(self.runs.get(sha, {}).items())):
+            done = left <= 0
+            self.runs[sha][name] = left - 1
+            runs.append({
+                "id": n + 1, "node_id": f"CR_{n + 1}", "head_sha": sha, "name": name,
+                "external_id": "", "url": self.api(f"/check-runs/{n + 1}"),
+                "html_url": f"https://github.test/{self.slug}/runs/{n + 1}",
+                "details_url": None, "status": "completed" if done else "in_progress",
+                "conclusion": self.ci[name] if done else None,
+                "started_at": "2026-01-01T00:00:00Z",
+                "completed_at": "2026-01-01T00:01:00Z" if done else None,
+                "output": {"title": None, "summary": None, "text": None,
+                           "annotations_count": 0,
+                           "annotations_url": self.api(f"/check-runs/{n + 1}/annotations")},
+                "check_suite": {"id": 1}, "app": None, "pull_requests": []})
+        return {"total_count": len(runs), "check_runs": runs}
+
+    def checks_passed(self, sha: str) -> dict[str, bool]:
+        """{context: passed} of the statuses (latest wins) and concluded check runs on `sha`."""
+        latest = {s["context"]: s["state"] == "success" for s in self.statuses
+                  if s["sha"] == sha}
+        for name, left in self.runs.get(sha, {}).items():
+            if left < 0:
+                latest[name] = self.ci[name] in PASSED
+        return latest
+
+    def status_json(self, index: int) -> dict:
+        s = self.statuses[index]
+        return {"id": index + 1, "node_id": f"SC_{index + 1}",
+                "url": self.api(f"/statuses/{s['sha']}"), "avatar_url": None,
+                "state": s["state"], "description": s.get("description"),
+                "target_url": s.get("target_url"), "context": s.get("context", "default"),
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+                "creator": None}
+
     def issue_json(self, number: int) -> dict:
         issue = self.issues[number]
         return {"number": number, "id": number, "url": self.api(f"/issues/{number}"),
@@ -263,9 +389,9 @@ class FakeGitHub:
                 return 404, {"message": "Not Found"}
             return 200, {"name": m.group(1), "color": "ededed", "url": self.api(p)}
         if m := re.fullmatch(r"/branches/([^/]+)", p):
-            return 200, {"name": m.group(1), "protected": m.group(1) in self.protection,
-                         "commit": {"sha": self.rev(m.group(1))},
-                         "protection_url": self.api(f"{p}/protection")}
+            if self.rev(f"refs/heads/{m.group(1)}") is None:
+                return 404, {"message": "Branch not found"}
+            return 200, self.branch_json(m.group(1))
         if re.fullmatch(r"/branches/[^/]+/protection(/.*)?", p) and self.private and \
                 self.free_plan:
             return 403, {"message": UPGRADE,
@@ -281,10 +407,10 @@ class FakeGitHub:
             self.protect(m.group(1), tuple(c["context"] for c in checks.get("checks", [])),
                          bool(checks.get("strict")),
                          reviews.get("required_approving_review_count", 0))
-            return 200, {"url": self.api(p), **self.protection[m.group(1)]}
+            return 200, self.protection_json(m.group(1))
         if (m := re.fullmatch(r"/branches/([^/]+)/protection", p)) and m.group(1) in \
                 self.protection:
-            return 200, {"url": self.api(p), **self.protection[m.group(1)]}
+            return 200, self.protection_json(m.group(1))
         if p == "/actions/secrets":
             return 200, {"total_count": len(self.secrets),
                          "secrets": [{"name": n, "url": self.api(f"/actions/secrets/{n}")}
@@ -295,6 +421,10 @@ class FakeGitHub:
             state, head = query.get("state", "open"), query.get("head")
             return 200, [pr for pr in self.pulls() if state in ("all", pr["state"])
                          and (head is None or pr["head"]["label"] == head)]
+        if (m := re.fullmatch(r"/(pulls|issues)/(\d+)(/.*)?", p)) and (
+                int(m.group(2)) not in self.issues or m.group(1) == "pulls"
+                and self.issues[int(m.group(2))]["kind"] != "pull"):
+            return 404, {"message": "Not Found"}
         if m := re.fullmatch(r"/pulls/(\d+)", p):
             number = int(m.group(1))
             if method == "PATCH" and (too_long := self.too_long(body)):
@@ -302,7 +432,7 @@ class FakeGitHub:
             if method == "PATCH":
                 self.issues[number].update({k: v for k, v in body.items()
                                             if k in ("state", "title", "body")})
-            return 200, self.pull_json(number)
+            return 200, {**self.pull_json(number), **self.mergeability(number)}
         if m := re.fullmatch(r"/issues/(\d+)", p):
             return 200, self.issue_json(int(m.group(1)))
         if m := re.fullmatch(r"/issues/(\d+)/labels", p):
@@ -330,11 +460,16 @@ class FakeGitHub:
             cid = int(m.group(1))
             self.comments[cid]["body"] = body["body"]
             return 200, self.comment_json(cid)
+        if m := re.fullmatch(r"/commits/([0-9a-f]{40})/check-runs", p):
+            return 200, self.check_runs(m.group(1))
+        if m := re.fullmatch(r"/commits/([0-9a-f]{40})/statuses", p):
+            return 200, [self.status_json(i) for i in reversed(range(len(self.statuses)))
+                         if self.statuses[i]["sha"] == m.group(1)]
         if m := re.fullmatch(r"/commits/([0-9a-f]{40})", p):
             return 200, {"sha": m.group(1), "url": self.api(f"/commits/{m.group(1)}")}
         if m := re.fullmatch(r"/statuses/([0-9a-f]{40})", p):
             self.statuses.append({"sha": m.group(1), **body})
-            return 201, {"id": len(self.statuses), "url": self.api(p), **body}
+            return 201, self.status_json(len(self.statuses) - 1)
         if m := re.fullmatch(r"/collaborators/([^/]+)/permission", p):
             role = self.permissions.get(m.group(1), "none")
             # the legacy field folds the newer roles into the old three, as GitHub does, and
@@ -348,13 +483,15 @@ class FakeGitHub:
         if m := re.fullmatch(r"/branches/([^/]+)/protection", p):
             return 404, {"message": "Branch not protected"}
         if m := re.fullmatch(r"/rules/branches/(.+)", p):
-            if self.private and self.free_plan:
-                return 403, {"message": UPGRADE}
-            mine = self.rulesets if m.group(1) == self.main else []
+            # rulesets do not apply to a private repository on Free: no rule, and the only
+            # status GitHub documents here is 200
+            free = self.private and self.free_plan
+            mine = self.rulesets if m.group(1) == self.main and not free else []
             # the main ruleset is id 1, the one on every branch id 2
             return 200, [{"type": r["type"], "parameters": r.get("parameters", {}),
                           "ruleset_source_type": "Repository", "ruleset_id": ruleset}
-                         for ruleset, rules in ((1, mine), (2, self.all_branch_rules))
+                         for ruleset, rules in ((1, mine),
+                                                (2, [] if free else self.all_branch_rules))
                          for r in rules]
         if m := re.fullmatch(r"/rulesets/(\d+)", p):
             ruleset = int(m.group(1))
@@ -363,8 +500,9 @@ class FakeGitHub:
                          "enforcement": "active",
                          "bypass_actors": self.bypass_actors.get(ruleset, [])}
         if p == "/actions/permissions/workflow":
-            if method == "PUT" and self.org_forbids_actions_prs:
-                return 409, {"message": "Conflict"}
+            if method == "PUT" and self.org_forbids_actions_prs and body.get(
+                    "can_approve_pull_request_reviews"):
+                return 409, {"message": ORG_POLICY}
             if method == "PUT":
                 self.workflow.update(body)
                 return 204, None
@@ -419,9 +557,11 @@ class FakeGitHub:
         head, base = pr["head"]["sha"], pr["base"]["sha"]
         if body.get("sha") and body["sha"] != head:
             return 409, {"message": "Head branch was modified. Review and try the merge again."}
+        if self.computing(number):
+            return 405, {"message": BASE_MODIFIED}
         contexts, strict, reviews = self.requirements(pr["base"]["ref"])
-        latest = {s["context"]: s["state"] for s in self.statuses if s["sha"] == head}
-        waiting = [c for c in contexts if latest.get(c) != "success"]
+        passed = self.checks_passed(head)
+        waiting = [c for c in contexts if not passed.get(c)]
         behind = strict and subprocess.run(["git", "merge-base", "--is-ancestor", base, head],
                                            cwd=self.origin).returncode != 0
         if waiting or behind:  # GitHub counts a behind head's checks as expected again
@@ -450,25 +590,34 @@ class FakeGitHub:
         self.issues[number]["state"] = "closed"
         return 200, {"sha": commit, "merged": True, "message": "Pull Request successfully merged"}
 
-    def answer(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict, object]:
+    def answer(self, method: str, raw_path: str, body: bytes, token: str = "") -> tuple[
+            int, dict, object]:
         url = urlparse(raw_path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         data = json.loads(body) if body else None
         with self.lock:
-            self.calls.append(Call(method, url.path, query, data))
-            fault = next((f for f in self.faults if f.times and f.method == method
-                          and f.path.search(url.path)), None)
-            if fault:
-                fault.times -= 1
-                if not fault.after:
-                    return fault.status, fault.headers, {"message": fault.message}
-            try:
-                status, payload = self.route(method, url.path, query, data or {})
-            except Exception as exc:  # a bug here must fail the test, not look like a 5xx
-                self.errors.append(f"{method} {url.path}: {exc!r}")
-                status, payload = 418, {"message": repr(exc)}
-            if fault:  # it was carried out, and the answer got lost on the way
+            call = Call(method, url.path, query, data)
+            self.calls.append(call)
+            self.token = token
+            status, headers, payload = self.answer_locked(call, query)
+            call.status, call.answer = status, payload
+            return status, headers, payload
+
+    def answer_locked(self, call: Call, query: dict) -> tuple[int, dict, object]:
+        fault = next((f for f in self.faults if f.times and f.method == call.method
+                      and f.path.search(call.path)), None)
+        if fault:
+            fault.times -= 1
+            call.scripted = True
+            if not fault.after:
                 return fault.status, fault.headers, {"message": fault.message}
+        try:
+            status, payload = self.route(call.method, call.path, query, call.body or {})
+        except Exception as exc:  # a bug here must fail the test, not look like a 5xx
+            self.errors.append(f"{call.method} {call.path}: {exc!r}")
+            status, payload = 418, {"message": repr(exc)}
+        if fault:  # it was carried out, and the answer got lost on the way
+            return fault.status, fault.headers, {"message": fault.message}
         return status, {} if self.scopes is None else {"X-OAuth-Scopes": self.scopes}, payload
 
     def handler(self):
@@ -477,8 +626,9 @@ class FakeGitHub:
         class Handler(BaseHTTPRequestHandler):
             def do(self):
                 length = int(self.headers.get("Content-Length") or 0)
+                token = (self.headers.get("Authorization") or "").split(" ")[-1]
                 status, headers, payload = fake.answer(self.command, self.path,
-                                                       self.rfile.read(length))
+                                                       self.rfile.read(length), token)
                 data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -45,7 +45,7 @@ from github import Auth, BadCredentialsException, Github, GithubException, Githu
 from autolab import scores
 from autolab.backlog import Backlog
 from autolab.config import Lab
-from autolab.errors import InfraError, LabError, StaleError, UserError
+from autolab.errors import InfraError, LabError, RefusedError, StaleError, UserError
 from autolab.forges.base import (
     REPORT_MARKER,
     TRIAL_REFS,
@@ -55,7 +55,7 @@ from autolab.forges.base import (
     pr_body,
     scores_files,
 )
-from autolab.gitops import Repo
+from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import BRANCH as LEDGER
 from autolab.records import Proposal, ScoreRow, Trial
@@ -73,11 +73,20 @@ META = re.compile(r"<!-- autolab:trial (\{.*?\}) -->", re.S)
 PUSHABLE_RULES = {"deletion", "non_fast_forward", "creation"}
 # GitHub's answers to a merge it refuses: 405 (checks, up to date, not mergeable), 409 (sha)
 REFUSED = (405, 409)
+# ... and those it gives while it still computes mergeability after a push: ask again later
+TRANSIENT = re.compile(r"(Base|Head) branch was modified|try the merge again", re.I)
+MERGE_WAIT_S = 300.0        # how long GitHub may take to settle whether a PR can merge
+MAX_POLL_S = 60.0
+PASSED = {"success", "neutral", "skipped"}      # check conclusions a required check accepts
+FAILED = {"failure", "error", "cancelled", "timed_out", "action_required", "startup_failure",
+          "stale"}
 NO_ACTIONS_PRS = "not permitted to create or approve pull requests"  # GitHub's 403 says this
 ACTIONS_PRS = ("GitHub Actions may not create pull requests in this repository, so no trial "
                "can open its PR: turn on Settings → Actions → General → Workflow permissions → "
                "\"Allow GitHub Actions to create and approve pull requests\" (in an "
                "organisation, allow it there first), or run `autolab doctor --fix`")
+PENDING = "refs/autolab/pending/"  # one commit per verdict written ahead and not yet recorded
+VERDICT = "verdict.json"
 IDS = "refs/autolab/ids/"   # one ref per trial id handed out, so two drivers never share one
 MAX_ID_SKIPS = 50
 MAX_TITLE = 256             # GitHub's limits on a PR; past them it answers 422
@@ -89,14 +98,27 @@ WRITE_INTERVAL = float(os.environ.get("AUTOLAB_GITHUB_WRITE_INTERVAL", "1.0"))
 
 
 def settings() -> tuple[str, str]:
-    """(API base URL, token) from the environment GitHub Actions provides."""
-    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    """(API base URL, token) from the environment GitHub Actions provides. AUTOLAB_TOKEN (an
+    App installation or personal token) comes first: unlike the job's GITHUB_TOKEN, what it
+    pushes and opens starts workflows, so other checks `main` requires can run on a PR."""
+    token = (os.environ.get("AUTOLAB_TOKEN") or os.environ.get("GITHUB_TOKEN")
+             or os.environ.get("GH_TOKEN"))
     if not token:
-        raise UserError("the github forge needs a token: set GITHUB_TOKEN (in Actions: "
-                        "`env: GITHUB_TOKEN: ${{ github.token }}`)")
+        raise UserError("the github forge needs a token: set AUTOLAB_TOKEN or GITHUB_TOKEN "
+                        "(in Actions: `env: GITHUB_TOKEN: ${{ github.token }}`)")
     api = (os.environ.get("AUTOLAB_GITHUB_API") or os.environ.get("GITHUB_API_URL")
            or "https://api.github.com")
     return api.rstrip("/"), token
+
+
+def poll_s() -> float:
+    """The first wait between two looks at GitHub's state; doubled after each look."""
+    return float(os.environ.get("AUTOLAB_GITHUB_POLL_S", "1"))
+
+
+def checks_timeout_s() -> float:
+    """How long a merge waits for the other checks `main` requires (default 30 minutes)."""
+    return float(os.environ.get("AUTOLAB_CHECKS_TIMEOUT_S", "1800"))
 
 
 def repo_slug(origin_url: str) -> str:
@@ -217,6 +239,8 @@ class GitHubForge:
         self.slug = repo_slug(origin)
         self.gh_repo = self.gh.get_repo(self.slug)
         self._protected: bool | None = None
+        self._required: set[str] = set()  # checks main requires, read with `_protected`
+        self.starts_workflows = bool(os.environ.get("AUTOLAB_TOKEN"))
         self.fetch(f"+{TRIAL_REFS}*:{TRIAL_REFS}*")  # so trial ids never repeat
         if not self.main_sha():
             raise LabError(f"{origin}: no branch `{main}`; push the lab there first")
@@ -325,7 +349,8 @@ class GitHubForge:
         main = self.main_sha()
         for _attempt in range(MAX_ID_SKIPS):
             claim = self.repo.git.commit_tree(f"{main}^{{tree}}", "-p", main, "-m",
-                                              f"autolab: {trial_id} claimed by {uuid.uuid4()}")
+                                              f"autolab: {trial_id} claimed by {uuid.uuid4()}",
+                                              env=BOT)  # a hosted runner has no identity
             try:
                 self.push(claim, f"{IDS}{trial_id}", "")
                 return trial_id
@@ -357,7 +382,10 @@ class GitHubForge:
                 pr = found[0] if found else self.create_pull(branch, commit, proposal)
                 if pr is None:
                     return None
-                created(lambda: pr.add_to_labels(LABEL, proposal.role))  # adding twice is one
+                # adding twice is one; the documented `{"labels": [...]}` body, where
+                # PyGithub's add_to_labels sends a bare list the REST description lacks
+                created(lambda: self.gh_repo.requester.requestJsonAndCheck(
+                    "POST", f"{pr.issue_url}/labels", input={"labels": [LABEL, proposal.role]}))
                 url = pr.html_url
         except UserError:  # no PR can open here: leave no branch behind, the trial never began
             if not existing:
@@ -476,37 +504,114 @@ class GitHubForge:
             return own.number
 
     def merge_pr(self, number: int, head: str, expected_main: str, title: str) -> str:
-        """Merge PR #number at exactly `head`; GitHub's refusal because main moved (its
-        up-to-date rule) or the head moved is a StaleError, any other refusal says why."""
-        with api_call(f"merge PR #{number}"):
-            pr = self.gh_repo.get_pull(number)
-            branch = pr.head.ref
-            try:
-                return pr.merge(sha=head, merge_method="merge", commit_title=title[:250],
-                                commit_message=f"Merge pull request #{number}").sha
-            except GithubException as exc:
-                if exc.status not in REFUSED:
-                    raise
-                refused = exc.data.get("message", "") if isinstance(exc.data, dict) else ""
-            if self.gh_repo.get_pull(number).merged:  # a retried request after the first landed
-                return self.main_sha()
-        main = self.main_sha()
-        if main != expected_main or self.remote_head(branch) != head:
-            raise StaleError(f"GitHub refused to merge #{number} ({refused}): main moved from "
-                             f"{expected_main[:10]} to {main[:10]}")
-        raise InfraError(f"GitHub refused to merge #{number}: {refused}; `{self.main}`'s "
-                         f"protection must let the bot merge once autolab/metric passes (no "
-                         f"required reviews, merge commits allowed); see `autolab doctor`")
+        """Merge PR #number at exactly `head`, once the other checks main requires pass on it.
+        GitHub's refusal because main moved (its up-to-date rule) or the head moved is a
+        StaleError; its answers while it still computes mergeability (`mergeable: null`, 405
+        "Base branch was modified") are waited out with backoff; any other refusal says why."""
+        self.wait_for_checks(head)
+        deadline, delay = time.monotonic() + MERGE_WAIT_S, poll_s()
+        while True:
+            with api_call(f"merge PR #{number}"):
+                pr = self.gh_repo.get_pull(number)
+                if pr.merged:  # a retried request after the first landed
+                    return self.main_sha()
+                branch, mergeable = pr.head.ref, pr.mergeable
+                refused = "mergeability not computed yet"
+                if mergeable is not None:
+                    try:
+                        return pr.merge(sha=head, merge_method="merge",
+                                        commit_title=title[:250],
+                                        commit_message=f"Merge pull request #{number}").sha
+                    except GithubException as exc:
+                        if exc.status not in REFUSED:
+                            raise
+                        refused = exc.data.get("message", "") if isinstance(exc.data,
+                                                                            dict) else ""
+                if self.gh_repo.get_pull(number).merged:
+                    return self.main_sha()
+            main = self.main_sha()
+            if main != expected_main or self.remote_head(branch) != head:
+                raise StaleError(f"GitHub refused to merge #{number} ({refused}): main moved "
+                                 f"from {expected_main[:10]} to {main[:10]}")
+            if mergeable is False:
+                raise InfraError(f"GitHub refused to merge #{number}: it does not merge "
+                                 f"cleanly into `{self.main}` ({refused})")
+            if mergeable is not None and not TRANSIENT.search(refused):
+                raise InfraError(f"GitHub refused to merge #{number}: {refused}; "
+                                 f"`{self.main}`'s protection must let the bot merge once "
+                                 f"its required checks pass (no required reviews, merge "
+                                 f"commits allowed); see `autolab doctor`")
+            if time.monotonic() + delay > deadline:
+                raise InfraError(f"GitHub was still working out whether #{number} can merge "
+                                 f"after {MERGE_WAIT_S:.0f} s (it said: {refused}); the "
+                                 f"verdict stays, and the next run merges it")
+            time.sleep(delay)
+            delay = min(2 * delay, MAX_POLL_S)
+
+    def wait_for_checks(self, head: str) -> None:
+        """Wait until every check main requires, other than autolab's own, passed on `head`.
+        A failed one is the trial's own failing (RefusedError); one that never comes is
+        most often a workflow GitHub did not start for GITHUB_TOKEN's push (InfraError)."""
+        required = self.required_checks() - {STATUS_CONTEXT}
+        deadline, delay = time.monotonic() + checks_timeout_s(), poll_s()
+        while required:
+            seen = self.check_states(head)
+            if failed := sorted(c for c in required if seen.get(c) is False):
+                raise RefusedError(f"required check `{failed[0]}` failed on {head[:10]}")
+            waiting = sorted(c for c in required if not seen.get(c))
+            if not waiting:
+                return
+            if time.monotonic() + delay > deadline:
+                names = ", ".join(f"`{c}`" for c in waiting)
+                never = [c for c in waiting if c not in seen]
+                why = ("; GitHub starts no workflow for what the job's GITHUB_TOKEN pushes or "
+                       "opens: put a GitHub App installation token or a personal token in "
+                       "the AUTOLAB_TOKEN secret, or stop requiring them on "
+                       f"`{self.main}`" if never and not self.starts_workflows else "")
+                raise InfraError(f"required check(s) {names} did not pass on {head[:10]} "
+                                 f"within {checks_timeout_s():.0f} s{why}; the verdict "
+                                 f"stays, and the next run merges it")
+            time.sleep(delay)
+            delay = min(2 * delay, MAX_POLL_S)
+
+    def required_checks(self) -> set[str]:
+        self.protected()
+        return set(self._required)
+
+    def check_states(self, sha: str) -> dict[str, bool | None]:
+        """{check name: passed (True), failed (False), running (None)} on `sha`, from commit
+        statuses (the newest per context) and check runs (the newest per name)."""
+        seen: dict[str, bool | None] = {}
+        with api_call(f"read the checks on {sha[:10]}"):
+            # newest first; the first 100 hold any check a lab requires
+            _headers, statuses = self.gh_repo.requester.requestJsonAndCheck(
+                "GET", f"{self.gh_repo.url}/commits/{sha}/statuses",
+                parameters={"per_page": 100})
+            for status in reversed(statuses):
+                state = status["state"]
+                seen[status["context"]] = True if state == "success" else (
+                    None if state == "pending" else False)
+            for run in sorted(self.gh_repo.get_commit(sha).get_check_runs(), key=lambda r: r.id):
+                seen[run.name] = None if run.status != "completed" else (
+                    True if run.conclusion in PASSED else
+                    False if run.conclusion in FAILED else None)
+        return seen
 
     def protected(self) -> bool:
         """Whether GitHub refuses pushes to main: classic protection, or a ruleset with a
         rule a fast-forward push cannot meet. Asked once per run."""
         if self._protected is None:
             with api_call(f"read the rules on `{self.main}`"):
-                classic = self.gh_repo.get_branch(self.main).protected
+                branch = self.gh_repo.get_branch(self.main)
                 _headers, rules = self.gh_repo.requester.requestJsonAndCheck(
                     "GET", f"{self.gh_repo.url}/rules/branches/{self.main}")
-            self._protected = classic or bool({r["type"] for r in rules} - PUSHABLE_RULES)
+            classic = (branch.raw_data.get("protection") or {}).get(
+                "required_status_checks") or {}
+            self._required = set(classic.get("contexts") or []) | {
+                check["context"] for rule in rules if rule["type"] == "required_status_checks"
+                for check in rule["parameters"]["required_status_checks"]}
+            self._protected = branch.protected or bool({r["type"] for r in rules}
+                                                       - PUSHABLE_RULES)
         return self._protected
 
     def is_scores_commit(self, head: str | None, evaluated_sha: str) -> bool:
@@ -547,6 +652,35 @@ class GitHubForge:
         backlog = Backlog(self.lab.home)
         for title, url in found:
             backlog.add(title, origin=url)
+
+    # verdicts written ahead ------------------------------------------------------
+    def put_pending(self, trial_id: str, data: bytes) -> None:
+        """The verdict on origin before it is acted on: a hosted runner's workspace, and the
+        local copy with it, is gone when the job ends, killed or not."""
+        commit = self.repo.commit_files(None, {VERDICT: data},
+                                        f"autolab: {trial_id}'s verdict, written ahead", [])
+        self.push(f"+{commit}", f"{PENDING}{trial_id}")
+        self.repo.git.update_ref(f"{PENDING}{trial_id}", commit)  # what drop_pending deletes
+
+    def pending_on_origin(self) -> dict[str, bytes]:
+        """{trial id: verdict} of every verdict an earlier job wrote ahead and never finished."""
+        lines = self.git_remote("ls-remote", "origin", f"{PENDING}*").splitlines()
+        refs = [line.split("\t")[1] for line in lines]
+        if not refs:
+            return {}
+        self.fetch(*(f"+{ref}:{ref}" for ref in refs))
+        return {ref.removeprefix(PENDING): self.repo.read(ref, VERDICT) or b"" for ref in refs}
+
+    def drop_pending(self, trial_id: str) -> None:
+        """Delete the verdict on origin once its ledger row is there (not only in this
+        workspace's ledger, which a hosted runner throws away)."""
+        if not self.repo.rev(f"{PENDING}{trial_id}"):
+            return  # never reached origin from here (its push failed): nothing to delete
+        ours = self.repo.rev(LEDGER)
+        theirs = self.remote_head(LEDGER.removeprefix("refs/heads/"))
+        if ours and theirs and (theirs == ours or self.is_ancestor(ours, theirs)):
+            self.push("", f"{PENDING}{trial_id}")
+            self.repo.delete_ref(f"{PENDING}{trial_id}")
 
     # the ledger branch ---------------------------------------------------------
     def publish(self) -> None:

@@ -93,6 +93,22 @@ def arm(phase: str) -> None:
             from autolab.errors import InfraError
             raise InfraError("the forge answered 502 on merge")
         LocalForge.merge = merge
+    elif phase == "github_merge":
+        from autolab.forges.github import GitHubForge
+
+        def merge_github(self, trial, evaluated_sha, row, **kwargs):
+            die()  # the verdict is written ahead (here and on origin), nothing acted on yet
+        GitHubForge.merge = merge_github
+    elif phase == "no_retraining":
+        original_cmd = local_runner.run_command
+
+        @functools.wraps(original_cmd)
+        def run_command(command, cwd, env, log, deadline, **kwargs):
+            if any("/t0001" in str(env.get(k, "")) for k in ("AUTOLAB_OUT", "AUTOLAB_ARTIFACT")):
+                print(f"asked to train t0001 again: {command}", file=sys.stderr)
+                os._exit(97)  # the test reads this code: t0001 was decided by an earlier job
+            return original_cmd(command, cwd, env, log, deadline, **kwargs)
+        local_runner.run_command = run_command
     else:
         raise SystemExit(f"unknown phase {phase!r}")
 

@@ -41,7 +41,8 @@ def github(tmp_path, monkeypatch):
     clone, origin = clone_of_bare(make_lab(tmp_path / "seed", body=LR_ONLY), tmp_path)
     with FakeGitHub(origin, SLUG) as fake:
         env = {"GITHUB_TOKEN": "test-token", "AUTOLAB_GITHUB_API": fake.url,
-               "GITHUB_REPOSITORY": SLUG, "AUTOLAB_GITHUB_WRITE_INTERVAL": "0"}
+               "GITHUB_REPOSITORY": SLUG, "AUTOLAB_GITHUB_WRITE_INTERVAL": "0",
+               "AUTOLAB_GITHUB_POLL_S": "0.01"}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         yield clone, origin, fake

@@ -40,7 +40,8 @@ def gh(request, tmp_path, monkeypatch):
     with FakeGitHub(origin, SLUG) as fake:
         for name, value in {"GITHUB_TOKEN": "t", "AUTOLAB_GITHUB_API": fake.url,
                             "GITHUB_REPOSITORY": SLUG,
-                            "AUTOLAB_GITHUB_WRITE_INTERVAL": "0"}.items():
+                            "AUTOLAB_GITHUB_WRITE_INTERVAL": "0",
+                            "AUTOLAB_GITHUB_POLL_S": "0.01"}.items():
             monkeypatch.setenv(name, value)
         fake.permissions.update({"admin": "admin", "writer": "write", "reader": "read"})
 

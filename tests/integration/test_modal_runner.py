@@ -409,9 +409,10 @@ def timed(cloud: Cloud, clock: Clock, walls: list[float], polls: int = 0) -> lis
     """Make each stage's spawn take the next of `walls` seconds of `clock`."""
     calls: list[TimedCall] = []
     for function in (cloud.app.train, cloud.app.evaluate):
-        def spawn(*args, function=function):
+        def spawn(*args, function=function, **kwargs):
             cloud.spawned.append(function.real)
-            calls.append(TimedCall(lambda: function.call(args), clock, walls.pop(0), polls))
+            calls.append(TimedCall(lambda: function.call(args, kwargs), clock, walls.pop(0),
+                                   polls))
             return calls[-1]
         function.spawn = spawn
     return calls
