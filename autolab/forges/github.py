@@ -49,6 +49,7 @@ from autolab.errors import InfraError, LabError, StaleError, UserError
 from autolab.forges.base import (
     REPORT_MARKER,
     TRIAL_REFS,
+    BaseForge,
     Pages,
     keep_message,
     main_commit,
@@ -199,7 +200,7 @@ def pr_number(trial: Trial) -> int:
     return int(trial.pr.rstrip("/").rsplit("/", 1)[-1])
 
 
-class GitHubForge:
+class GitHubForge(BaseForge):
     name = "github"
 
     def __init__(self, lab: Lab, main: str | None = None, gh: Github | None = None):
