@@ -34,7 +34,8 @@ def available(kind: str) -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=GROUPS[kind])}
 
 
-def _load(kind: str, name: str) -> type:
+def load(kind: str, name: str) -> type:
+    """The class entry point `name` of `kind` names, checked against its contract."""
     found = available(kind)
     if name not in found:
         known = ", ".join(sorted(found)) or "none (reinstall autolab: `pip install -e .`)"
@@ -90,17 +91,17 @@ def settings(kind: str, name: str, cls: type, lab: Lab):
 
 
 def forge(name: str, lab: Lab):
-    cls = _load("forge", name)
+    cls = load("forge", name)
     return cls.from_lab(lab, settings("forge", name, cls, lab))     # type: ignore[attr-defined]
 
 
 def runner(name: str, lab: Lab, parallel: int, spend: Spend | None = None):
-    cls = _load("runner", name)
+    cls = load("runner", name)
     return cls.from_lab(lab, settings("runner", name, cls, lab),   # type: ignore[attr-defined]
                         parallel=parallel, spend=spend)
 
 
 def agent(name: str, lab: Lab, spend: Spend | None = None):
-    cls = _load("agent", name)
+    cls = load("agent", name)
     return cls.from_lab(lab, settings("agent", name, cls, lab),    # type: ignore[attr-defined]
                         spend=spend)

@@ -377,7 +377,7 @@ class ClaudeAgent(BaseAgent):
             return None, 0, *totals
         return (*response, *totals)
 
-    def revise(self, proposal: Proposal, reason: str) -> Proposal | None:
+    def revise(self, proposal: Proposal, problem: str) -> Proposal | None:
         """Send the edit's error back to the call that wrote it, once; None if it cannot be."""
         thread = self.threads.pop(proposal, None)
         if thread is None:
@@ -385,7 +385,7 @@ class ClaudeAgent(BaseAgent):
         context, system, turn, call_id = thread
         messages = [*turn, {"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": call_id, "is_error": True,
-             "content": prompts.revise_text(reason)}]}]
+             "content": prompts.revise_text(problem)}]}]
         spent = (proposal.tokens_in, proposal.tokens_out, proposal.cost_usd)
         return self._ask(context, proposal.role, system, messages, proposal.source, spent)
 
