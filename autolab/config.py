@@ -362,7 +362,8 @@ def load(start: Path | str = ".") -> Lab:
     if table is None:
         raise ConfigError(f"{path}: no [tool.autolab] table; run `autolab init` to add one")
     config = parse(table, str(path))
-    if "pip" not in (table.get("runner") or {}):   # remote runners install the project's own
+    runner = table.get("runner") or {}
+    if "pip" not in runner and "pip" not in (runner.get("modal") or {}):   # the project's own
         config = dataclasses.replace(config, runner=dataclasses.replace(
             config.runner, pip=project_requirements(root, data, str(path))))
     return Lab(root=root, config=config, home=home_for(root))

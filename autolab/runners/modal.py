@@ -76,7 +76,7 @@ PREEMPTIONS_HELD = 1
 STARTS_IN_A_ROW = 2     # a job and the loop's one retry of it: Modal is down, stop the run
 # Modal's list prices (modal.com/pricing) on PRICES_DATE, per hour of what it bills per
 # second; set usd_per_gpu_hour, usd_per_cpu_core_hour and usd_per_gib_hour in
-# [tool.autolab.runner] when yours differ (a region or non-preemptible multiplier, a plan).
+# [tool.autolab.runner.modal] when yours differ (a region or non-preemptible multiplier, a plan).
 PRICES_DATE = "2026-06-27"
 USD_PER_GPU_HOUR = {"T4": 0.59, "L4": 0.80, "A10G": 1.10, "A10": 1.10, "L40S": 1.95,
                     "A100": 2.10, "A100-40GB": 2.10, "A100-80GB": 2.50, "H100": 3.95,
@@ -123,7 +123,7 @@ def unpriced_note(runner: modal_app.ModalSettings, where: str) -> str:
         return ""
     return (f"{where}: `runner.gpu` = {runner.gpu!r} is not in the GPU price table of "
             f"{PRICES_DATE}: priced as the dearest (${DEAREST_GPU:g} an hour) so max_usd errs "
-            "safe; set `runner.usd_per_gpu_hour` to its price")
+            "safe; set `usd_per_gpu_hour` in [tool.autolab.runner.modal] to its price")
 
 
 @dataclass(frozen=True)
@@ -469,7 +469,7 @@ class ModalRunner(BaseRunner):
             "agent's tokens count too)",
         ]
         if spec.gpu is None:
-            lines.append("note: no `runner.gpu` in [tool.autolab.runner]; trials run on CPU")
+            lines.append("note: no `gpu` in [tool.autolab.runner.modal]; trials run on CPU")
         return "\n".join(lines)
 
 

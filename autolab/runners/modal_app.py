@@ -54,7 +54,7 @@ PREPARE_S = 3600
 # Modal's limit on a container's start-up (image pull, imports), which it bills like the
 # rest: so one stage bills at most STARTUP_S + its timeout
 STARTUP_S = 300
-# each container's CPU cores and memory when [tool.autolab.runner] sets none; reserved
+# each container's CPU cores and memory when [tool.autolab.runner.modal] sets none; reserved
 # and limited alike, because Modal bills max(reservation, use) and the cap needs a bound
 CPU_CORES = 4.0
 MEMORY_MIB = 16384
