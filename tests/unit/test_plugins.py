@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import autolab, make_lab
 
-from autolab import config, registry
+from autolab import cli, config, registry
 from autolab.errors import ConfigError, UserError
 
 TOY = textwrap.dedent('''
@@ -227,3 +227,15 @@ def test_claudes_own_check_speaks_for_its_sub_table(tmp_path, monkeypatch):
     assert str(caught.value) == (
         f"{root / 'pyproject.toml'}: [tool.autolab.agent.claude]: set both "
         "`usd_per_mtok_input` and `usd_per_mtok_output`, or neither")
+
+
+def test_a_run_says_each_moved_key_once_and_whether_its_runner_prunes(tmp_path, capsys):
+    root = lab_with(tmp_path, '\n[tool.autolab.agent]\nmodel = "claude-haiku-4-5"\n')
+    lab = config.load(root)
+    for runner in ("local", "modal"):
+        cli.build_loop(lab, "local", runner, "sweep", 1).runner.close()
+    said = " ".join(capsys.readouterr().out.split())   # rich wraps long lines
+    assert said.count("`agent.model` is deprecated; move it into [tool.autolab.agent.claude] "
+                      "as `model`") == 2                  # once in each run
+    assert said.count("pruning: the modal runner runs every trial to its end") == 1
+    assert "pruning: the local runner" not in said
