@@ -141,6 +141,7 @@ MOVED = {"runner": ("modal", ("gpu", "pip", "usd_per_gpu_hour", "cpu", "memory_m
                               "usd_per_cpu_core_hour", "usd_per_gib_hour")),
          "agent": ("claude", ("model", "roles", "usd_per_mtok_input", "usd_per_mtok_output"))}
 METRIC_FROM = ("evaluator", "train_log")
+NOT_KEYS = {"plugins", "notes"}     # fields autolab fills in, never written in the file
 
 
 def _coerce(value, default, key: str, where: str):
@@ -174,8 +175,8 @@ def _build(cls, table: dict, prefix: str, where: str):
         if isinstance(value, dict) and "plugins" in fields and key not in fields:
             values.setdefault("plugins", {})[key] = value   # a plugin's own sub-table
             continue
-        if key not in fields or key == "plugins":
-            known = ", ".join(sorted(set(fields) - {"plugins"}))
+        if key not in fields or key in NOT_KEYS:
+            known = ", ".join(sorted(set(fields) - NOT_KEYS))
             raise ConfigError(f"{where}: unknown key `{name}` (known keys: {known})")
         f = fields[key]
         default = f.default if f.default is not dataclasses.MISSING else (

@@ -239,3 +239,17 @@ def test_a_run_says_each_moved_key_once_and_whether_its_runner_prunes(tmp_path, 
                       "as `model`") == 2                  # once in each run
     assert said.count("pruning: the modal runner runs every trial to its end") == 1
     assert "pruning: the local runner" not in said
+
+
+@pytest.mark.parametrize("top, toml, key", [
+    ("notes = []\n", "", "notes"),
+    ("", "[tool.autolab.runner]\nplugins = {}\n", "runner.plugins"),
+    ("", '[tool.autolab.forge]\ntoken = "x"\n', "forge.token"),
+])
+def test_what_autolab_fills_in_is_no_key_of_the_file(tmp_path, top, toml, key):
+    root = make_lab(tmp_path / "lab")
+    path = root / "pyproject.toml"
+    path.write_text(path.read_text().replace("[tool.autolab]\n", "[tool.autolab]\n" + top, 1)
+                    + "\n" + toml)
+    with pytest.raises(ConfigError, match=f"unknown key `{key}`"):
+        config.load(root)
