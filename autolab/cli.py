@@ -69,6 +69,10 @@ def build_loop(lab: Lab, forge: str, runner: str, agent: str, parallel: int) -> 
     spend = Spend(lab.config.budget.max_usd, say=progress.note)
     built = registry.runner(runner, lab, parallel, spend)
     progress.note(built.confinement())
+    for note in lab.config.notes:       # deprecated spellings, said once per run
+        progress.note(note)
+    if lab.config.prune and not built.prunes:
+        progress.note(f"pruning: the {runner} runner runs every trial to its end")
     if lab.config.metric_from == "train_log":
         progress.note(self_scored(lab.config))
     return Loop(lab, registry.forge(forge, lab), built, registry.agent(agent, lab, spend),

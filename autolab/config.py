@@ -15,6 +15,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from autolab.errors import ConfigError, LabError
 
@@ -47,6 +48,11 @@ class RunnerConfig:
     threads: int = 0
     env: tuple[str, ...] = ()       # "NAME=value" for the train and evaluate commands
 
+    # each runner's own sub-table, [tool.autolab.runner.<name>], as written; the runner's
+    # `Settings` validates it when it is loaded (registry.py). gpu .. usd_per_gib_hour above
+    # are the deprecated flat spelling of [tool.autolab.runner.modal] (MOVED)
+    plugins: dict[str, dict] = field(default_factory=dict, hash=False)
+
     def command_env(self) -> dict[str, str]:
         """The variables this table adds to the train and evaluate commands' environment."""
         env = dict(item.split("=", 1) for item in self.env)
@@ -63,6 +69,16 @@ class AgentConfig:
     # USD per million tokens for `model`; 0: the agent's table (autolab/agents/claude.py)
     usd_per_mtok_input: float = 0.0
     usd_per_mtok_output: float = 0.0
+    # [tool.autolab.agent.<name>]; model .. usd_per_mtok_output above are the deprecated
+    # flat spelling of [tool.autolab.agent.claude] (MOVED)
+    plugins: dict[str, dict] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class ForgeConfig:
+    """[tool.autolab.forge]: only the forges' own sub-tables, [tool.autolab.forge.<name>]."""
+
+    plugins: dict[str, dict] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -130,6 +146,8 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     params: ParamsConfig = field(default_factory=ParamsConfig)
+    forge: ForgeConfig = field(default_factory=ForgeConfig)
+    notes: tuple[str, ...] = ()         # deprecations a run says once (flat plugin keys)
 
     def better(self, a: float, b: float) -> float:
         """How much `a` improves on `b` in the metric's direction (positive is better)."""
@@ -138,8 +156,15 @@ class Config:
 
 REQUIRED = ("objective", "metric", "direction", "train_command", "evaluate_command",
             "editable", "frozen")
-_SECTIONS = {"runner": RunnerConfig, "agent": AgentConfig, "budget": BudgetConfig}
+_SECTIONS = {"runner": RunnerConfig, "agent": AgentConfig, "budget": BudgetConfig,
+             "forge": ForgeConfig}
+# flat keys of [tool.autolab.runner] and [tool.autolab.agent] that now belong to a built-in's
+# own sub-table: still read, with a note, so labs written before the sub-tables keep working
+MOVED = {"runner": ("modal", ("gpu", "pip", "usd_per_gpu_hour", "cpu", "memory_mib",
+                              "usd_per_cpu_core_hour", "usd_per_gib_hour")),
+         "agent": ("claude", ("model", "roles", "usd_per_mtok_input", "usd_per_mtok_output"))}
 METRIC_FROM = ("evaluator", "train_log")
+NOT_KEYS = {"plugins", "notes"}     # fields autolab fills in, never written in the file
 
 
 def _coerce(value, default, key: str, where: str):
@@ -159,7 +184,7 @@ def _coerce(value, default, key: str, where: str):
 
 def _build(cls, table: dict, prefix: str, where: str):
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in table.items():
         name = f"{prefix}{key}"
         if key == "params" and cls is Config:
@@ -170,8 +195,11 @@ def _build(cls, table: dict, prefix: str, where: str):
                 raise ConfigError(f"{where}: `{name}` must be a table [tool.autolab.{key}]")
             values[key] = _build(_SECTIONS[key], value, f"{name}.", where)
             continue
-        if key not in fields:
-            known = ", ".join(sorted(fields))
+        if isinstance(value, dict) and "plugins" in fields and key not in fields:
+            values.setdefault("plugins", {})[key] = value   # a plugin's own sub-table
+            continue
+        if key not in fields or key in NOT_KEYS:
+            known = ", ".join(sorted(set(fields) - NOT_KEYS))
             raise ConfigError(f"{where}: unknown key `{name}` (known keys: {known})")
         f = fields[key]
         default = f.default if f.default is not dataclasses.MISSING else (
@@ -215,6 +243,55 @@ def _params(table, where: str) -> ParamsConfig:
     return dataclasses.replace(built, bounds=tuple(out))
 
 
+def _moved(table: dict, where: str) -> tuple[str, ...]:
+    """One note per flat key that moved to a built-in's sub-table; both spellings at once
+    would leave it unclear which one counts, so that is an error."""
+    notes = []
+    for section, (plugin, keys) in MOVED.items():
+        flat = table.get(section) or {}
+        own = flat.get(plugin)
+        own = own if isinstance(own, dict) else {}
+        for key in keys:
+            if key in flat and key in own:
+                raise ConfigError(f"{where}: `{section}.{key}` is set twice, flat and in "
+                                  f"[tool.autolab.{section}.{plugin}]; keep the second")
+            if key in flat:
+                notes.append(f"{where}: `{section}.{key}` is deprecated; move it into "
+                             f"[tool.autolab.{section}.{plugin}] as `{key}`")
+    return tuple(notes)
+
+
+def plugin_settings(config: Config, kind: str, name: str, settings: type, where: str):
+    """The `settings` dataclass of plugin `name` from [tool.autolab.<kind>.<name>], with the
+    deprecated flat keys (MOVED) of a built-in where the sub-table does not set them."""
+    section = getattr(config, kind)
+    table = section.plugins.get(name, {})
+    built = build_settings(settings, table, f"tool.autolab.{kind}.{name}", where)
+    plugin, keys = MOVED.get(kind, ("", ()))
+    if name != plugin:
+        return built
+    # the flat fields hold the same defaults as the sub-table's, so unset ones change nothing
+    return dataclasses.replace(built, **{k: getattr(section, k) for k in keys if k not in table})
+
+
+def build_settings(settings: type, table: dict, title: str, where: str):
+    """A plugin's frozen `Settings` dataclass from its sub-table: each key one of its fields,
+    of its default's type; the plugin's own check (`__post_init__`) says ValueError."""
+    fields = {f.name: f for f in dataclasses.fields(settings)}
+    values = {}
+    for key, value in table.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields)) or "none"
+            raise ConfigError(f"{where}: unknown key `{key}` in [{title}] (its keys: {known})")
+        f = fields[key]
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        values[key] = _coerce(value, default, f"{title}.{key}", where)
+    try:
+        return settings(**values)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: [{title}]: {exc}") from None
+
+
 def parse(table: dict, where: str) -> Config:
     metric_from = table.get("metric_from", "evaluator")
     if metric_from not in METRIC_FROM:     # before the required keys, which it decides
@@ -227,6 +304,7 @@ def parse(table: dict, where: str) -> Config:
             raise ConfigError(f"{where}: missing key `{key}` in [tool.autolab] "
                               f"(run `autolab init` to write a complete table)")
     config = _build(Config, table, "", where)
+    config = dataclasses.replace(config, notes=_moved(table, where))
     if config.direction not in ("minimize", "maximize"):
         raise ConfigError(f"{where}: `direction` must be \"minimize\" or \"maximize\", "
                           f"got {config.direction!r}")
@@ -324,7 +402,8 @@ def load(start: Path | str = ".") -> Lab:
     if table is None:
         raise ConfigError(f"{path}: no [tool.autolab] table; run `autolab init` to add one")
     config = parse(table, str(path))
-    if "pip" not in (table.get("runner") or {}):   # remote runners install the project's own
+    runner = table.get("runner") or {}
+    if "pip" not in runner and "pip" not in (runner.get("modal") or {}):   # the project's own
         config = dataclasses.replace(config, runner=dataclasses.replace(
             config.runner, pip=project_requirements(root, data, str(path))))
     return Lab(root=root, config=config, home=home_for(root))

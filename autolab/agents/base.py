@@ -6,10 +6,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, ClassVar, Protocol, Self
 
-from autolab.config import Config
+from autolab.config import Config, Lab
 from autolab.records import LedgerRow, Proposal, ScoreRow
+from autolab.spend import Spend
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,14 @@ class Agent(Protocol):
     name: str
     free_text: bool     # takes a person's idea in prose (else only `NAME=value`)
     exhausted: str      # why it stopped proposing for this run, "" while it goes on
+    # a frozen dataclass of [tool.autolab.agent.<name>] (every field with a default), or None
+    Settings: ClassVar[type | None]
+
+    @classmethod
+    def from_lab(cls, lab: Lab, settings: Any, spend: Spend | None) -> Self:
+        """The agent for `lab` (registry.py builds every agent so): `settings` is a
+        `Settings` instance or None, `spend` the run's one money counter (None: the agent
+        makes its own if it spends)."""
 
     def propose(self, context: Context) -> list[Proposal]:
         """Up to `context.slots` proposals; none when it has nothing new."""
@@ -41,12 +50,23 @@ class Agent(Protocol):
         """One more try at a proposal git could not apply or parse, given git's error."""
 
 
+# what registry.check asks of an agent class: (methods, class attributes)
+AGENT_MEMBERS = (("from_lab", "propose", "revise"), ("name", "free_text", "exhausted",
+                                                      "Settings"))
+
+
 class BaseAgent:
     """The defaults of every member but `propose`: what an agent needs to declare least."""
 
     name = ""
     free_text = False
     exhausted = ""
+    Settings: ClassVar[type | None] = None
+
+    @classmethod
+    def from_lab(cls, lab: Lab, settings: Any, spend: Spend | None) -> Self:
+        """An agent without settings or money of its own: `cls()`."""
+        return cls()
 
     def revise(self, proposal: Proposal, problem: str) -> Proposal | None:
         return None

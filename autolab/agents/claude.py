@@ -20,14 +20,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import anthropic
 
 from autolab import admit
 from autolab.agents import prompts, roles
 from autolab.agents.base import BaseAgent, Context, unified_diff
-from autolab.config import AgentConfig
+from autolab.config import Config, Lab, plugin_settings
 from autolab.errors import UserError
 from autolab.records import Proposal
 from autolab.spend import Spend
@@ -45,7 +46,7 @@ TOOL = "propose_change"
 # page (platform.claude.com/docs/en/models/<model>/overview). Every id of the installed SDK's
 # `anthropic.types.Model` is here (a test checks it), and so are the retired ids a lab may
 # still name. A model not here is priced as the dearest CURRENT one, and the run says so
-# once; `usd_per_mtok_input` and `usd_per_mtok_output` in [tool.autolab.agent] override the
+# once; `usd_per_mtok_input` and `usd_per_mtok_output` in [tool.autolab.agent.claude] override the
 # table for `model`.
 PRICES_DATE = "2026-12-03"
 PRICES = {
@@ -91,7 +92,28 @@ CHARS_PER_TOKEN = 2.5
 CACHE_WRITE, CACHE_READ = 1.25, 0.1
 
 
-def price(model: str, agent: AgentConfig | None = None) -> tuple[float, float] | None:
+@dataclass(frozen=True)
+class ClaudeSettings:
+    """[tool.autolab.agent.claude] (ClaudeAgent.Settings); the flat keys of
+    [tool.autolab.agent] with these names still count (config.MOVED)."""
+
+    model: str = ""                     # "": DEFAULT_MODEL
+    roles: tuple[str, ...] = ()         # "": roles.DEFAULT_ROLES
+    usd_per_mtok_input: float = 0.0     # USD per million tokens for `model`; 0: PRICES
+    usd_per_mtok_output: float = 0.0
+
+    def __post_init__(self):
+        if (self.usd_per_mtok_input > 0) != (self.usd_per_mtok_output > 0):
+            raise ValueError("set both `usd_per_mtok_input` and `usd_per_mtok_output`, or "
+                             "neither")
+
+    @classmethod
+    def of(cls, config: Config, where: str = "[tool.autolab]") -> ClaudeSettings:
+        """The settings a lab's config gives, for the agent built without the registry."""
+        return plugin_settings(config, "agent", "claude", cls, where)
+
+
+def price(model: str, agent: ClaudeSettings | None = None) -> tuple[float, float] | None:
     """USD per million (input, output) tokens: the config's, else the table's; None when
     neither knows `model`."""
     if agent is not None and agent.usd_per_mtok_input > 0:
@@ -122,7 +144,7 @@ def failed(exc: anthropic.APIError, model: str, retries: int) -> str:
                 f"{api_message(exc)}; check the key's workspace and the model's access")
     if isinstance(exc, anthropic.NotFoundError):
         return (f"the Claude API does not know the model {model} (404; retired or misspelt?):"
-                f" {api_message(exc)}; set `model` in [tool.autolab.agent]")
+                f" {api_message(exc)}; set `model` in [tool.autolab.agent.claude]")
     if isinstance(exc, anthropic.APIStatusError):
         if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
             return (f"the Claude API failed after {retries} retries ({exc.status_code}): "
@@ -184,8 +206,14 @@ def edit_to_diff(files: dict[str, str], answer: dict) -> str:
 class ClaudeAgent(BaseAgent):
     name = "claude"
     free_text = True     # takes ideas in prose, not only NAME=value
+    Settings = ClaudeSettings
 
-    def __init__(self, client: anthropic.Anthropic | None = None, spend: Spend | None = None):
+    @classmethod
+    def from_lab(cls, lab: Lab, settings: Any, spend: Spend | None) -> ClaudeAgent:
+        return cls(spend=spend, settings=settings)
+
+    def __init__(self, client: anthropic.Anthropic | None = None, spend: Spend | None = None,
+                 settings: ClaudeSettings | None = None):
         if client is None:
             if not os.environ.get("ANTHROPIC_API_KEY"):
                 raise UserError("the claude agent needs ANTHROPIC_API_KEY in the environment; "
@@ -193,13 +221,20 @@ class ClaudeAgent(BaseAgent):
             client = anthropic.Anthropic(max_retries=MAX_RETRIES)
         self.client = client
         self.spend = spend              # the run's; made from the first context if not given
+        self.settings = settings        # the registry's; else read from the first context
         self.exhausted = ""            # why this agent stopped proposing, for the run's log
         # each proposal of the last batch -> (context, system, messages so far, tool_use id)
         self.threads: dict[Proposal, tuple[Context, list, list, str]] = {}
 
+    def own(self, context: Context) -> ClaudeSettings:
+        """This agent's settings: the registry's, else those of the first context's config."""
+        if self.settings is None:
+            self.settings = ClaudeSettings.of(context.config)
+        return self.settings
+
     # proposing ------------------------------------------------------------
     def propose(self, context: Context) -> list[Proposal]:
-        names = context.config.agent.roles or roles.DEFAULT_ROLES
+        names = self.own(context).roles or roles.DEFAULT_ROLES
         self.threads.clear()   # revise() follows the proposals of this call only
         if context.idea:
             return self._slot(context, roles.best_fit(context.idea, names), context.idea)
@@ -301,15 +336,16 @@ class ClaudeAgent(BaseAgent):
         """(the answer, its max_tokens, input tokens, output tokens, USD) over every call
         it took: one more, with RETRY_MAX_TOKENS, when the first was cut off. The answer
         is None when the API failed before any answer came (`exhausted` says why)."""
-        model = context.config.agent.model or DEFAULT_MODEL
-        names = context.config.agent.roles or roles.DEFAULT_ROLES
+        own = self.own(context)
+        model = own.model or DEFAULT_MODEL
+        names = own.roles or roles.DEFAULT_ROLES
         spend = self.spend
         assert spend is not None, "propose() makes the counter before any call"
         response, totals = None, (0, 0, 0.0)
         tools = [tool_schema(names)]
         prompt = len(json.dumps([system, messages, tools])) / CHARS_PER_TOKEN
         for limit in (MAX_TOKENS, RETRY_MAX_TOKENS):
-            per_in, per_out = self._rates(context.config.agent, model, prompt)
+            per_in, per_out = self._rates(own, model, prompt)
             worst = (prompt * per_in * CACHE_WRITE + limit * per_out) / 1e6
             spend.agent_call_usd = worst    # the runner keeps room for it
             if spend.left() < worst:
@@ -332,7 +368,7 @@ class ClaudeAgent(BaseAgent):
                 if response is None:
                     raise
                 break
-            response, used = (answer, limit), self._charge(context.config.agent, model,
+            response, used = (answer, limit), self._charge(own, model,
                                                            answer.usage)
             totals = (totals[0] + used[0], totals[1] + used[1], totals[2] + used[2])
             if answer.stop_reason != "max_tokens":
@@ -341,7 +377,7 @@ class ClaudeAgent(BaseAgent):
             return None, 0, *totals
         return (*response, *totals)
 
-    def revise(self, proposal: Proposal, reason: str) -> Proposal | None:
+    def revise(self, proposal: Proposal, problem: str) -> Proposal | None:
         """Send the edit's error back to the call that wrote it, once; None if it cannot be."""
         thread = self.threads.pop(proposal, None)
         if thread is None:
@@ -349,12 +385,12 @@ class ClaudeAgent(BaseAgent):
         context, system, turn, call_id = thread
         messages = [*turn, {"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": call_id, "is_error": True,
-             "content": prompts.revise_text(reason)}]}]
+             "content": prompts.revise_text(problem)}]}]
         spent = (proposal.tokens_in, proposal.tokens_out, proposal.cost_usd)
         return self._ask(context, proposal.role, system, messages, proposal.source, spent)
 
     @staticmethod
-    def _rates(agent: AgentConfig, model: str, prompt_tokens: float) -> tuple[float, float]:
+    def _rates(agent: ClaudeSettings, model: str, prompt_tokens: float) -> tuple[float, float]:
         """USD per million (input, output) tokens of one request of `prompt_tokens`: the
         config's, else the table's (its long-prompt rate past the threshold), else the
         dearest current model's."""
@@ -363,7 +399,7 @@ class ClaudeAgent(BaseAgent):
             return long_price
         return price(model, agent) or DEAREST
 
-    def _charge(self, agent: AgentConfig, model: str, usage) -> tuple[int, int, float]:
+    def _charge(self, agent: ClaudeSettings, model: str, usage) -> tuple[int, int, float]:
         """(input tokens incl. cache reads and writes, output tokens, USD); adds to the run."""
         read = usage.cache_read_input_tokens or 0
         write = usage.cache_creation_input_tokens or 0
@@ -374,7 +410,7 @@ class ClaudeAgent(BaseAgent):
                 f"{model} is not in the Claude price table of {PRICES_DATE}: priced as the "
                 f"dearest current model (${DEAREST[0]:g}/${DEAREST[1]:g} per million input/output "
                 "tokens) so max_usd errs safe; set usd_per_mtok_input and usd_per_mtok_output "
-                "in [tool.autolab.agent] to its price")
+                "in [tool.autolab.agent.claude] to its price")
         per_in, per_out = self._rates(agent, model, usage.input_tokens + read + write)
         cost = (usage.input_tokens * per_in + write * per_in * CACHE_WRITE
                 + read * per_in * CACHE_READ + usage.output_tokens * per_out) / 1e6

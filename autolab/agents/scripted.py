@@ -5,6 +5,7 @@ Its place in the whole: ARCHITECTURE.md, "Contracts".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from autolab.agents.base import BaseAgent, Context
@@ -14,7 +15,7 @@ from autolab.records import Proposal
 class ScriptedAgent(BaseAgent):
     name = "scripted"
 
-    def __init__(self, proposals: list[Proposal]):
+    def __init__(self, proposals: Sequence[Proposal] = ()):
         self.remaining = list(proposals)
         self.contexts: list[Context] = []
 

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from autolab import scores
+from autolab.config import Lab
 from autolab.gitops import Repo
 from autolab.records import Proposal, ScoreRow, Trial
 
@@ -18,6 +19,13 @@ Pages = Callable[[list[ScoreRow]], dict[str, bytes]]
 
 class Forge(Protocol):
     name: str
+    # a frozen dataclass of [tool.autolab.forge.<name>] (every field with a default), or None
+    Settings: ClassVar[type | None]
+
+    @classmethod
+    def from_lab(cls, lab: Lab, settings: Any) -> Self:
+        """The forge for `lab` (registry.py builds every forge so); `settings` is a
+        `Settings` instance or None."""
 
     def main_sha(self) -> str: ...
 
@@ -52,6 +60,22 @@ class Forge(Protocol):
 
     def publish(self) -> None:
         """Make the ledger branch durable where the forge lives (after each ledger append)."""
+
+
+# what registry.check asks of a forge class: (methods, class attributes)
+FORGE_MEMBERS = (("from_lab", "main_sha", "scores", "reserve", "open_trial", "successor",
+                  "open_trials", "comment", "set_baseline", "merge", "close", "publish"),
+                 ("name", "Settings"))
+
+
+class BaseForge:
+    """The defaults of a forge's construction: no settings, built as `cls(lab)`."""
+
+    Settings: ClassVar[type | None] = None
+
+    @classmethod
+    def from_lab(cls, lab: Lab, settings: Any) -> Self:
+        return cls(lab)  # type: ignore[call-arg]
 
 
 def pr_body(p: Proposal) -> str:

@@ -49,6 +49,7 @@ from autolab.errors import InfraError, LabError, RefusedError, StaleError, UserE
 from autolab.forges.base import (
     REPORT_MARKER,
     TRIAL_REFS,
+    BaseForge,
     Pages,
     keep_message,
     main_commit,
@@ -221,7 +222,7 @@ def pr_number(trial: Trial) -> int:
     return int(trial.pr.rstrip("/").rsplit("/", 1)[-1])
 
 
-class GitHubForge:
+class GitHubForge(BaseForge):
     name = "github"
 
     def __init__(self, lab: Lab, main: str | None = None, gh: Github | None = None):

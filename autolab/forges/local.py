@@ -17,7 +17,7 @@ from pathlib import Path
 from autolab import scores
 from autolab.config import Lab
 from autolab.errors import LabError, StaleError
-from autolab.forges.base import REPORT_MARKER, TRIAL_REFS, Pages, main_commit, pr_body
+from autolab.forges.base import REPORT_MARKER, TRIAL_REFS, BaseForge, Pages, main_commit, pr_body
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
 from autolab.records import Manifest, Proposal, ScoreRow, Trial, utc_now
@@ -30,7 +30,7 @@ def trial_from_record(record: dict) -> Trial:
                  manifest=Manifest.from_pairs(record["manifest"]))
 
 
-class LocalForge:
+class LocalForge(BaseForge):
     name = "local"
 
     def __init__(self, lab: Lab, main: str | None = None):

@@ -56,6 +56,7 @@ from autolab.runners.contract import (
 
 class LocalRunner(BaseRunner):
     name = "local"
+    prunes = True       # asks the job's prune rule every half second
 
     def __init__(self, lab: Lab, parallel: int = 1):
         self.lab = lab

@@ -52,7 +52,7 @@ import modal.exception
 from modal._utils.function_utils import parse_gpu_config  # modal's own reading of `gpu=`
 
 from autolab import inputs
-from autolab.config import Lab, RunnerConfig
+from autolab.config import Lab
 from autolab.errors import ConfigError, InfraError, UserError
 from autolab.gitops import Repo
 from autolab.integrity import differences, evaluator_files, manifest_of_dir, watched
@@ -76,7 +76,7 @@ PREEMPTIONS_HELD = 1
 STARTS_IN_A_ROW = 2     # a job and the loop's one retry of it: Modal is down, stop the run
 # Modal's list prices (modal.com/pricing) on PRICES_DATE, per hour of what it bills per
 # second; set usd_per_gpu_hour, usd_per_cpu_core_hour and usd_per_gib_hour in
-# [tool.autolab.runner] when yours differ (a region or non-preemptible multiplier, a plan).
+# [tool.autolab.runner.modal] when yours differ (a region or non-preemptible multiplier, a plan).
 PRICES_DATE = "2026-06-27"
 USD_PER_GPU_HOUR = {"T4": 0.59, "L4": 0.80, "A10G": 1.10, "A10": 1.10, "L40S": 1.95,
                     "A100": 2.10, "A100-40GB": 2.10, "A100-80GB": 2.50, "H100": 3.95,
@@ -88,7 +88,7 @@ USD_PER_GIB_HOUR = 0.007992         # $0.00000222 per GiB-second
 DEAREST_GPU = max(USD_PER_GPU_HOUR.values())
 
 
-def gpu_kind(runner: RunnerConfig, where: str) -> tuple[str, int]:
+def gpu_kind(runner: modal_app.ModalSettings, where: str) -> tuple[str, int]:
     """(GPU type, GPUs per container) as the installed modal reads `runner.gpu` ("H100",
     "H100!", "RTX-PRO-6000", "A100-80GB:2"); ConfigError for a string it refuses."""
     try:
@@ -103,7 +103,7 @@ def gpu_kind(runner: RunnerConfig, where: str) -> tuple[str, int]:
     return parsed.gpu_type, parsed.count
 
 
-def gpu_price(runner: RunnerConfig, where: str) -> tuple[int, float]:
+def gpu_price(runner: modal_app.ModalSettings, where: str) -> tuple[int, float]:
     """(GPUs per container, USD per container-hour); CPU-only containers count as none.
     A type the table lacks is priced as its dearest GPU (unpriced_note says so)."""
     if not runner.gpu:
@@ -114,7 +114,7 @@ def gpu_price(runner: RunnerConfig, where: str) -> tuple[int, float]:
     return n, n * per_gpu
 
 
-def unpriced_note(runner: RunnerConfig, where: str) -> str:
+def unpriced_note(runner: modal_app.ModalSettings, where: str) -> str:
     """The one line a run says when `runner.gpu` is priced as the dearest GPU; or ""."""
     if not runner.gpu or runner.usd_per_gpu_hour:
         return ""
@@ -123,7 +123,7 @@ def unpriced_note(runner: RunnerConfig, where: str) -> str:
         return ""
     return (f"{where}: `runner.gpu` = {runner.gpu!r} is not in the GPU price table of "
             f"{PRICES_DATE}: priced as the dearest (${DEAREST_GPU:g} an hour) so max_usd errs "
-            "safe; set `runner.usd_per_gpu_hour` to its price")
+            "safe; set `usd_per_gpu_hour` in [tool.autolab.runner.modal] to its price")
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class Rate:
     cpu: float          # its CPU cores and memory
 
     @classmethod
-    def of(cls, runner: RunnerConfig, spec: modal_app.Spec, where: str) -> Rate:
+    def of(cls, runner: modal_app.ModalSettings, spec: modal_app.Spec, where: str) -> Rate:
         gpus, gpu = gpu_price(runner, where)
         cpu = (spec.cpu * (runner.usd_per_cpu_core_hour or USD_PER_CPU_CORE_HOUR)
                + spec.memory_mib / 1024 * (runner.usd_per_gib_hour or USD_PER_GIB_HOUR))
@@ -165,17 +165,25 @@ class Pending:
 
 class ModalRunner(BaseRunner):
     name = "modal"
+    Settings = modal_app.ModalSettings
+
+    @classmethod
+    def from_lab(cls, lab: Lab, settings: Any, parallel: int,
+                 spend: Spend | None) -> ModalRunner:
+        return cls(lab, parallel, spend=spend, settings=settings)
 
     def __init__(self, lab: Lab, parallel: int = 1, app: modal_app.ModalApp | None = None,
-                 spend: Spend | None = None, clock: Callable[[], float] = time.monotonic):
+                 spend: Spend | None = None, clock: Callable[[], float] = time.monotonic,
+                 settings: modal_app.ModalSettings | None = None):
         self.lab, self.config = lab, lab.config
+        self.settings = settings or modal_app.ModalSettings.of(lab.config, lab.where)
         self.repo = Repo(lab.root)
-        self.modal = app or modal_app.build(lab.config, parallel)
-        self.rate = Rate.of(lab.config.runner, self.modal.spec, lab.where)
+        self.modal = app or modal_app.build(lab.config, parallel, self.settings)
+        self.rate = Rate.of(self.settings, self.modal.spec, lab.where)
         self.gpus = self.rate.gpus
         self.spend = spend or Spend(lab.config.budget.max_usd)
         self.clock = clock          # time.monotonic; a test's clock stands in for Modal's
-        if note := unpriced_note(lab.config.runner, lab.where):
+        if note := unpriced_note(self.settings, lab.where):
             self.spend.note_once(note)
         # both functions at their start-up limit and hard timeout, and one of them again
         # for an attempt Modal lost and restarted: one job's most
@@ -385,7 +393,7 @@ class ModalRunner(BaseRunner):
             log_tail=log_tail if log_tail is not None else (trained.log_tail if trained else ""),
             train_s=trained.train_s if trained else 0.0, eval_s=eval_s,
             wall_s=self.clock() - p.started, data_sha256=data_sha,
-            evaluator_sha256=evaluator_sha, runner=self.name, gpu=self.config.runner.gpu,
+            evaluator_sha256=evaluator_sha, runner=self.name, gpu=self.settings.gpu,
             sandbox="modal", inputs_sha256=self.inputs.digest)
         return p
 
@@ -463,7 +471,7 @@ class ModalRunner(BaseRunner):
             "agent's tokens count too)",
         ]
         if spec.gpu is None:
-            lines.append("note: no `runner.gpu` in [tool.autolab.runner]; trials run on CPU")
+            lines.append("note: no `gpu` in [tool.autolab.runner.modal]; trials run on CPU")
         return "\n".join(lines)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import modal
 
-from autolab.config import Config
+from autolab.config import Config, plugin_settings
 from autolab.errors import UserError
 from autolab.runners.contract import (
     Trained,
@@ -54,7 +54,7 @@ PREPARE_S = 3600
 # Modal's limit on a container's start-up (image pull, imports), which it bills like the
 # rest: so one stage bills at most STARTUP_S + its timeout
 STARTUP_S = 300
-# each container's CPU cores and memory when [tool.autolab.runner] sets none; reserved
+# each container's CPU cores and memory when [tool.autolab.runner.modal] sets none; reserved
 # and limited alike, because Modal bills max(reservation, use) and the cap needs a bound
 CPU_CORES = 4.0
 MEMORY_MIB = 16384
@@ -62,6 +62,25 @@ VOLUME = modal.Volume.from_name(VOLUME_NAME, create_if_missing=True)   # lazy: n
 # The oldest modal whose API `build` uses: Volume.with_mount_options came in 1.5 (1.4.1
 # has none) and single_use_containers in 1.3. pyproject.toml's `modal>=` floors say the same.
 MODAL_FLOOR = (1, 5)
+
+
+@dataclass(frozen=True)
+class ModalSettings:
+    """[tool.autolab.runner.modal] (ModalRunner.Settings); the flat keys of
+    [tool.autolab.runner] with these names still count (config.MOVED)."""
+
+    gpu: str = ""                   # a GPU string modal takes; "": CPU only
+    pip: tuple[str, ...] = ()       # what the image installs (config.load: else the project's)
+    usd_per_gpu_hour: float = 0.0   # 0: the price table's (autolab/runners/modal.py)
+    cpu: float = 0.0                # each container's cores and memory; 0: CPU_CORES, MEMORY_MIB
+    memory_mib: int = 0
+    usd_per_cpu_core_hour: float = 0.0
+    usd_per_gib_hour: float = 0.0
+
+    @classmethod
+    def of(cls, config: Config, where: str = "[tool.autolab]") -> ModalSettings:
+        """The settings a lab's config gives, for the runner built without the registry."""
+        return plugin_settings(config, "runner", "modal", cls, where)
 
 
 @dataclass(frozen=True)
@@ -77,12 +96,12 @@ class Spec:
     memory_mib: int = MEMORY_MIB
 
     @classmethod
-    def of(cls, config: Config, parallel: int) -> Spec:
+    def of(cls, config: Config, parallel: int, settings: ModalSettings | None = None) -> Spec:
+        own = settings or ModalSettings.of(config)
         return cls(python=f"{sys.version_info.major}.{sys.version_info.minor}",
-                   pip=config.runner.pip, gpu=config.runner.gpu or None, parallel=parallel,
+                   pip=own.pip, gpu=own.gpu or None, parallel=parallel,
                    timeout_s=math.ceil(config.timeout_seconds) + SETUP_S,
-                   cpu=config.runner.cpu or CPU_CORES,
-                   memory_mib=config.runner.memory_mib or MEMORY_MIB)
+                   cpu=own.cpu or CPU_CORES, memory_mib=own.memory_mib or MEMORY_MIB)
 
 
 @dataclass(frozen=True)
@@ -222,10 +241,10 @@ def check_version(version: str) -> None:
                         f"installed; run `pip install 'modal>={floor},<2'`")
 
 
-def build(config: Config, parallel: int = 1) -> ModalApp:
+def build(config: Config, parallel: int = 1, settings: ModalSettings | None = None) -> ModalApp:
     """The App for this lab; builds objects only, so it needs no network or token."""
     check_version(modal.__version__)
-    spec = Spec.of(config, parallel)
+    spec = Spec.of(config, parallel, settings)
     image = modal.Image.debian_slim(python_version=spec.python)
     if spec.pip:
         image = image.pip_install(*spec.pip)

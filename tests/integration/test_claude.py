@@ -357,7 +357,7 @@ FORCED_400 = "tool_choice: forced tool use is not supported for this model; use 
      f"{FORCED_400}; stopping"),
     (error(404, "not_found_error", f"model: {DEFAULT_MODEL}"),
      f"the Claude API does not know the model {DEFAULT_MODEL} (404; retired or misspelt?): "
-     f"model: {DEFAULT_MODEL}; set `model` in [tool.autolab.agent]; stopping"),
+     f"model: {DEFAULT_MODEL}; set `model` in [tool.autolab.agent.claude]; stopping"),
     (error(403, "permission_error", "Your workspace has no access to this model"),
      f"the Claude API does not allow this key to use {DEFAULT_MODEL} (403): Your workspace "
      "has no access to this model; check the key's workspace and the model's access; "

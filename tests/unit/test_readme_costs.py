@@ -30,7 +30,7 @@ def readme() -> str:
 def figures() -> dict:
     lab = config.load(ROOT).config
     spec = modal_app.Spec.of(lab, 1)
-    rate = Rate.of(lab.runner, spec, "README")
+    rate = Rate.of(modal_app.ModalSettings.of(lab), spec, "README")
     job_s = (65 + 20) + (10 + 20)       # the example: 65 s training, 10 s evaluation, 20 s starts
     gpu, cpu = rate.usd(job_s)
     hold_s = (2 + PREEMPTIONS_HELD) * (modal_app.STARTUP_S + spec.timeout_s)
@@ -49,7 +49,7 @@ def figures() -> dict:
 
 def test_the_defaults_are_the_ones_the_readme_assumes(figures):
     lab, spec = figures["lab"], figures["spec"]
-    assert (lab.runner.gpu, spec.cpu, spec.memory_mib) == ("H100", 4.0, 16384)
+    assert (spec.gpu, spec.cpu, spec.memory_mib) == ("H100", 4.0, 16384)
     assert spec.timeout_s == math.ceil(lab.timeout_seconds) + modal_app.SETUP_S == 300
     assert (lab.baseline_seeds, lab.confirm_seeds) == (5, 3)
     assert claude.DEFAULT_MODEL == "claude-sonnet-4-6"
