@@ -364,6 +364,13 @@ class Loop:
         verdict = self.judged(running)
         if verdict.status == Status.PROMISING:
             self.progress.note(f"{running.trial.trial_id}: {verdict.reason}")
+            wanted = verdict.more_best_seeds or verdict.more_seeds
+            if stop := self.runner.out_of_budget(wanted):
+                # the seeds that would confirm it don't fit: a person decides, not the budget
+                self.finish(running, replace(verdict, status=Status.HELD, reason=(
+                    f"{verdict.reason}, but {stop}; raise [tool.autolab.budget] and "
+                    "comment /rerun to confirm it")))
+                return
             if verdict.more_best_seeds:
                 self.more_best_seeds(verdict.more_best_seeds, running)
                 return
@@ -445,7 +452,8 @@ class Loop:
                       frozen_sha256=self.fingerprint(running.eval_sha))
         if running.audit is not None and verdict.status in (Status.KEEP, Status.DISCARD):
             row = replace(row, **self.audited(running, verdict))
-        action = Action.MERGE if verdict.status == Status.KEEP else Action.CLOSE
+        action = {Status.KEEP: Action.MERGE, Status.HELD: Action.HOLD}.get(verdict.status,
+                                                                            Action.CLOSE)
         if action == Action.MERGE and "suspicious" in verdict.flags \
                 and self.config.hold_suspicious:
             row, action = replace(row, status=Status.HELD), Action.HOLD

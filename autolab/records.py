@@ -23,7 +23,7 @@ class Status(StrEnum):
     PROMISING = "promising"         # cleared the screen; confirming seeds decide
     KEEP = "keep"
     DISCARD = "discard"
-    HELD = "held"                   # a suspicious keep waiting for a person
+    HELD = "held"                   # waits for a person: a suspicious keep, or unconfirmable
     REJECTED = "rejected"           # refused before any compute
     DUPLICATE = "duplicate"         # a change already tried on the same parent
     STALE = "stale"                 # won, but main moved first; re-run on the new main

@@ -34,6 +34,7 @@ from autolab.progress import Progress
 from autolab.records import Job
 from autolab.runners import modal_app
 from autolab.runners.contract import BudgetExhausted
+from autolab.runners.local import LocalRunner
 from autolab.runners.modal import ModalRunner
 from autolab.spend import Spend
 
@@ -256,6 +257,46 @@ def test_loop_stops_starting_trials_at_the_cap(tmp_path):
     assert 1 <= len(trials) < 10 and not runner.reserved and not runner.spend.reserved
     baseline = [r for r in loop.ledger.rows() if r.trial_id.startswith("baseline")]
     assert all(r.gpu_usd == 400 and r.cost_usd == r.gpu_usd + r.cpu_usd for r in baseline)
+    # a trial whose confirming seeds the cap cut short is held for a person, never a crash
+    assert {r.status for r in trials} <= {"keep", "discard", "held"}
+
+
+class CostlyTrialsRunner(LocalRunner):
+    """A local runner with a budget of `cap` units that estimates 1 unit a job; a baseline
+    seed costs 1, a trial's seed 3 (a change that made training dearer)."""
+
+    def __init__(self, lab, cap: int):
+        super().__init__(lab)
+        self.cap, self.spent = cap, 0
+
+    def submit(self, job):
+        self.spent += 1 if job.trial_id.startswith("baseline") else 3
+        return super().submit(job)
+
+    def out_of_budget(self, jobs: int = 1) -> str:
+        return "" if self.spent + jobs <= self.cap else \
+            f"budget: {jobs} more job(s) could pass the cap"
+
+
+def test_a_promising_trial_the_budget_cannot_confirm_is_held_for_a_person(tmp_path):
+    lab = config.load(make_lab(tmp_path / "lab"))
+    # the baseline's 3 seeds, then room for one trial as estimated: 1 + confirm_seeds jobs
+    runner = CostlyTrialsRunner(lab, cap=3 + 1 + lab.config.confirm_seeds)
+    out = io.StringIO()
+    loop = Loop(lab, LocalForge(lab), runner, SweepAgent(), Ledger(Repo(lab.root), lab.home),
+                Progress(Console(file=out, width=300), lab.config.metric))
+    loop.run(trials=3, parallel=1, idea="LR=0.01")   # the toy lab's LR is far from its best
+    text = out.getvalue()
+    [trial] = [r for r in loop.ledger.rows() if r.trial_id.startswith("t")]
+    # its first seed passed the screen, then cost
+    # 3 units: the seeds that would confirm it no longer fit
+    assert "passes the screen bar" in text and trial.n_seeds == 1, text
+    assert trial.status == "held", (trial.status, trial.reason)
+    assert "could pass the cap" in trial.reason and "/rerun" in trial.reason, trial.reason
+    assert [t.trial_id for t in loop.forge.open_trials()] == ["t0001"]   # its PR waits
+    assert "finishing the trials in flight" in text, text
+
+
 
 
 def test_one_counter_stops_the_run_when_agent_and_runner_together_reach_the_cap(tmp_path):
