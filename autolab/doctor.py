@@ -265,6 +265,15 @@ def token_check(scopes: list[str] | None, granted, private: bool) -> Check:
                  f"create a token with the `repo` scope")
 
 
+def protect(branch, contexts: list[str]) -> None:
+    """Classic protection requiring `contexts`, up to date, and nothing else. Sent through
+    PyGithub's requester: its edit_protection sends nulls and a `checks` list where GitHub's
+    published description requires booleans and `contexts`."""
+    branch.requester.requestJsonAndCheck("PUT", branch.protection_url, input={
+        "required_status_checks": {"strict": True, "contexts": contexts},
+        "enforce_admins": False, "required_pull_request_reviews": None, "restrictions": None})
+
+
 def get(repo, path: str):
     """A repository endpoint PyGithub has no method for, through its own requester."""
     return repo.requester.requestJsonAndCheck("GET", f"{repo.url}{path}")[1]
@@ -346,7 +355,7 @@ def protection(repo, main: str, fix: bool, secrets: SecretNames) -> list[Check]:
     blocking = {r["type"] for r in rules} - PUSHABLE_RULES
     if classic is None and not blocking:
         if fix:
-            branch.edit_protection(strict=True, contexts=[STATUS_CONTEXT])
+            protect(branch, [STATUS_CONTEXT])
             return [Check("ok", f"changed: protected `{main}`: it now requires the "
                           f"{STATUS_CONTEXT} status and branches up to date before merging "
                           f"(nothing else)")]
@@ -394,7 +403,7 @@ def protection(repo, main: str, fix: bool, secrets: SecretNames) -> list[Check]:
             if classic is not None:
                 branch.edit_required_status_checks(strict=True, contexts=wanted)
             else:  # a ruleset alone: classic protection adds the check, the ruleset stays
-                branch.edit_protection(strict=True, contexts=wanted)
+                protect(branch, wanted)
             out.append(Check("ok", f"changed: `{main}` now requires {', '.join(wanted)} with "
                            f"branches up to date before merging"))
         else:

@@ -122,6 +122,9 @@ def pytest_terminal_summary(terminalreporter):
             f"(api.github.com), {len(github_spec.TALLY.problems)} problem(s)")
         for reason, count in github_spec.TALLY.known.items():
             terminalreporter.write_line(f"  not validated, a known gap ({count}): {reason}")
+        for reason, count in github_spec.TALLY.undocumented.items():
+            terminalreporter.write_line(f"  a status GitHub answers but does not document "
+                                        f"({count}), its body checked as an error: {reason}")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -404,7 +404,9 @@ class FakeGitHub:
         if (m := re.fullmatch(r"/branches/([^/]+)/protection", p)) and method == "PUT":
             checks = body.get("required_status_checks") or {}
             reviews = body.get("required_pull_request_reviews") or {}
-            self.protect(m.group(1), tuple(c["context"] for c in checks.get("checks", [])),
+            # GitHub takes the required checks as `checks` or as the older `contexts`
+            named = [c["context"] for c in checks.get("checks", [])] or checks.get("contexts", [])
+            self.protect(m.group(1), tuple(named),
                          bool(checks.get("strict")),
                          reviews.get("required_approving_review_count", 0))
             return 200, self.protection_json(m.group(1))
