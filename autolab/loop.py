@@ -452,8 +452,8 @@ class Loop:
                       frozen_sha256=self.fingerprint(running.eval_sha))
         if running.audit is not None and verdict.status in (Status.KEEP, Status.DISCARD):
             row = replace(row, **self.audited(running, verdict))
-        action = {Status.KEEP: Action.MERGE, Status.HELD: Action.HOLD}.get(verdict.status,
-                                                                            Action.CLOSE)
+        action = {Status.KEEP: Action.MERGE, Status.HELD: Action.HOLD}.get(
+            Status(verdict.status), Action.CLOSE)
         if action == Action.MERGE and "suspicious" in verdict.flags \
                 and self.config.hold_suspicious:
             row, action = replace(row, status=Status.HELD), Action.HOLD
