@@ -26,13 +26,13 @@ from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.engine import Engine
 from autolab.errors import AutolabError, LabError, LockedError, UserError
-from autolab.forges.local import TRIAL_REFS
 from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import Ledger
 from autolab.loop import Loop, lab_noise, pruning, rule_from
 from autolab.progress import Progress
 from autolab.records import BASELINE, IMPORTED, Job
+from autolab.refs import TRIALS
 from autolab.spend import Spend
 
 console = Console(highlight=False)
@@ -419,7 +419,7 @@ def reproduce(trial_id, lab_dir):
                           f"{got} (recorded {recorded})")
     finally:
         runner.close()
-    console.print(f"trial ref: {TRIAL_REFS}{trial_id}; config_sha256 {row.config_sha256}")
+    console.print(f"trial ref: {TRIALS}{trial_id}; config_sha256 {row.config_sha256}")
 
 
 @cli.command()

@@ -27,8 +27,8 @@ from autolab.chatops import Actions, Request, answer, parse
 from autolab.errors import InfraError, StaleError, UserError
 from autolab.forges.github import GitHubForge, auth_env, client, repo_slug, settings
 from autolab.gitops import Repo
+from autolab.refs import COMMANDS
 
-PREFIX = "refs/autolab/commands/"
 FILE = "command.json"
 ACK = "eyes"
 
@@ -64,19 +64,19 @@ def record(root: Path, event: dict) -> str:
     api, token = settings()
     try:
         pushed = repo.git.execute(["git", "push", "--porcelain",
-                                   f"--force-with-lease={PREFIX}{name}:", "origin",
-                                   f"{commit}:{PREFIX}{name}"],
+                                   f"--force-with-lease={COMMANDS}{name}:", "origin",
+                                   f"{commit}:{COMMANDS}{name}"],
                                   env={**os.environ, **auth_env(origin, token)})
         # "=": origin has this very commit already (the same event, recorded the same second)
-        done = f"{PREFIX}{name} was already recorded" if any(
+        done = f"{COMMANDS}{name} was already recorded" if any(
             line.startswith("=\t") for line in str(pushed).splitlines()) else \
             f"recorded /{request.command} from @{request.user} on #{request.issue} as " \
-            f"{PREFIX}{name}"
+            f"{COMMANDS}{name}"
     except git.GitCommandError as exc:
         if "stale info" not in str(exc) and "[rejected]" not in str(exc):
             raise InfraError(f"could not record the command on origin: "
                              f"{exc.stderr.strip()[-300:]}") from None
-        done = f"{PREFIX}{name} was already recorded"
+        done = f"{COMMANDS}{name} was already recorded"
     if name.startswith("c"):  # reviews take no reactions; their reply is the answer
         gh_repo = client(api, token, retries=2, backoff=0.5).get_repo(repo_slug(origin))
         try:
@@ -90,10 +90,10 @@ def record(root: Path, event: dict) -> str:
 
 def recorded(forge: GitHubForge) -> list[Recorded]:
     """Every command waiting on origin, oldest first."""
-    lines = forge.git_remote("ls-remote", "origin", f"{PREFIX}*").splitlines()
+    lines = forge.git_remote("ls-remote", "origin", f"{COMMANDS}*").splitlines()
     if not lines:
         return []
-    forge.fetch(f"+{PREFIX}*:{PREFIX}*")
+    forge.fetch(f"+{COMMANDS}*:{COMMANDS}*")
     found = []
     for sha, ref in (line.split("\t") for line in lines):
         try:

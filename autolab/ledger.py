@@ -35,8 +35,8 @@ from gitdb import IStream, LooseObjectDB
 from autolab.errors import StaleError
 from autolab.gitops import Repo
 from autolab.records import BASELINE, FAILURES, IMPORTED, LedgerRow
+from autolab.refs import LEDGER
 
-BRANCH = "refs/heads/autolab/ledger"
 TRIALS, COMPACTED = "trials", "compacted"
 COMPACT_AT = 1000
 BLOB, TREE = 0o100644, 0o040000
@@ -79,7 +79,7 @@ class Ledger:
             commit, changes = self._commit_with(head, {row.trial_id: table},
                                                 f"ledger: {row.trial_id} {row.status}")
             try:
-                self.repo.swap_ref(BRANCH, commit, head)
+                self.repo.swap_ref(LEDGER, commit, head)
             except StaleError:
                 continue  # another process appended meanwhile; rebuild on its head
             self._mirror_own(head, commit, changes, row.trial_id)
@@ -99,7 +99,7 @@ class Ledger:
             files = {r.trial_id: table.slice(i, 1) for i, r in enumerate(new)}
             commit, changes = self._commit_with(head, files, f"ledger: {message}")
             try:
-                self.repo.swap_ref(BRANCH, commit, head)
+                self.repo.swap_ref(LEDGER, commit, head)
             except StaleError:
                 continue
             self._mirror_own(head, commit, changes, None)
@@ -149,7 +149,7 @@ class Ledger:
     def head(self) -> str | None:
         """The branch's commit, read from the ref files in-process (no subprocess)."""
         try:
-            return Reference(self.repo.repo, BRANCH).object.hexsha
+            return Reference(self.repo.repo, LEDGER).object.hexsha
         except (ValueError, OSError):
             return None
 

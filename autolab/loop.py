@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from autolab import admit, decide, errors, inputs, prune, report, rows
+from autolab import admit, decide, errors, inputs, prune, refs, report, rows
 from autolab.agents.base import Agent, Context
 from autolab.backlog import SOURCE as IDEA_SOURCE
 from autolab.backlog import Backlog
@@ -316,8 +316,7 @@ class Loop:
 
     def next_trial_id(self) -> str:
         taken = [trial_number(trial_id) for trial_id in self.ledger.ids()]
-        taken += [trial_number(ref.rsplit("/", 1)[-1]) for ref in self.repo.git.for_each_ref(
-            "--format=%(refname)", "refs/heads/autolab/", "refs/autolab/trials/").split()]
+        taken += [trial_number(name) for name in refs.named_in_refs(self.repo)]
         trial_id = f"t{max(taken, default=0) + 1:04d}"
         return self.forge.reserve(trial_id)   # a forge other drivers share claims it first
 

@@ -19,8 +19,8 @@ import jinja2
 
 from autolab import charts, decide, scores
 from autolab.config import Config, Lab
-from autolab.forges.base import TRIAL_REFS
 from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow, Trial
+from autolab.refs import TRIALS
 
 README = "reports/README.md"
 PROGRESS_SVG = "reports/progress.svg"
@@ -49,7 +49,7 @@ def pr_link(pr: str, trial_id: str) -> tuple[str, str]:
     """(text, href) for a trial's PR: a URL for a forge PR, the kept ref for a local one."""
     if pr.startswith(("http://", "https://")):
         return f"#{pr.rstrip('/').rsplit('/', 1)[-1]}", pr
-    return f"{TRIAL_REFS}{trial_id}", ""
+    return f"{TRIALS}{trial_id}", ""
 
 
 @cache

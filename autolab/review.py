@@ -27,9 +27,9 @@ from autolab.forges.github import LABEL, GitHubForge, api_call
 from autolab.ledger import Ledger
 from autolab.loop import Loop
 from autolab.records import FAILURES, LedgerRow, Proposal, Status, Trial
+from autolab.refs import PULLS
 
 MAX_TITLE = 200
-PULLS = "refs/autolab/pulls/"   # where a person's PR head is fetched to, never checked out
 Session = Callable[[], AbstractContextManager[Loop]]
 
 

@@ -12,7 +12,6 @@ from autolab.gitops import Repo
 from autolab.records import Proposal, ScoreRow, Trial
 
 REPORT_MARKER = "<!-- autolab:report -->"
-TRIAL_REFS = "refs/autolab/trials/"
 # Given main's scores once the row lands, the generated files to commit with it.
 Pages = Callable[[list[ScoreRow]], dict[str, bytes]]
 

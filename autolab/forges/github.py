@@ -48,7 +48,6 @@ from autolab.config import Lab
 from autolab.errors import InfraError, LabError, RefusedError, StaleError, UserError
 from autolab.forges.base import (
     REPORT_MARKER,
-    TRIAL_REFS,
     BaseForge,
     Pages,
     keep_message,
@@ -58,8 +57,8 @@ from autolab.forges.base import (
 )
 from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
-from autolab.ledger import BRANCH as LEDGER
 from autolab.records import Proposal, ScoreRow, Trial
+from autolab.refs import IDS, LEDGER, PENDING, TRIALS
 
 # PyGithub logs every retried request to stderr at INFO; what still fails after the retries
 # is one line of ours, so only its warnings pass
@@ -86,9 +85,7 @@ ACTIONS_PRS = ("GitHub Actions may not create pull requests in this repository, 
                "can open its PR: turn on Settings → Actions → General → Workflow permissions → "
                "\"Allow GitHub Actions to create and approve pull requests\" (in an "
                "organisation, allow it there first), or run `autolab doctor --fix`")
-PENDING = "refs/autolab/pending/"  # one commit per verdict written ahead and not yet recorded
 VERDICT = "verdict.json"
-IDS = "refs/autolab/ids/"   # one ref per trial id handed out, so two drivers never share one
 MAX_ID_SKIPS = 50
 MAX_TITLE = 256             # GitHub's limits on a PR; past them it answers 422
 MAX_TEXT = 8000             # of a hypothesis or rationale in a PR body (65,536 in all)
@@ -242,7 +239,7 @@ class GitHubForge(BaseForge):
         self._protected: bool | None = None
         self._required: set[str] = set()  # checks main requires, read with `_protected`
         self.starts_workflows = bool(os.environ.get("AUTOLAB_TOKEN"))
-        self.fetch(f"+{TRIAL_REFS}*:{TRIAL_REFS}*")  # so trial ids never repeat
+        self.fetch(f"+{TRIALS}*:{TRIALS}*")  # so trial ids never repeat
         if not self.main_sha():
             raise LabError(f"{origin}: no branch `{main}`; push the lab there first")
         self.sync_ledger()
@@ -363,9 +360,9 @@ class GitHubForge(BaseForge):
     def claim(self, trial_id: str, commit: str, proposal: Proposal) -> Trial | None:
         """Open the trial as `trial_id`; None when that id is another driver's."""
         branch = f"autolab/{trial_id}"
-        refs = self.remote_refs(f"refs/heads/{branch}", f"{TRIAL_REFS}{trial_id}")
+        refs = self.remote_refs(f"refs/heads/{branch}", f"{TRIALS}{trial_id}")
         existing = refs.get(f"refs/heads/{branch}")
-        if f"{TRIAL_REFS}{trial_id}" in refs or (existing and not self.same_tree(existing,
+        if f"{TRIALS}{trial_id}" in refs or (existing and not self.same_tree(existing,
                                                                                  commit)):
             return None
         if existing:
@@ -468,7 +465,7 @@ class GitHubForge(BaseForge):
                 expected, main = main_commit(self.repo, evaluated_sha, row, trial, pages)
                 self.push(main, f"refs/heads/{self.main}", expected)
         self.status(evaluated_sha, "success", keep_description(row), trial.pr)
-        self.push(evaluated_sha, f"{TRIAL_REFS}{trial.trial_id}")
+        self.push(evaluated_sha, f"{TRIALS}{trial.trial_id}")
         return main
 
     def merge_through_pr(self, trial: Trial, head: str, evaluated_sha: str, row: ScoreRow,
@@ -630,7 +627,7 @@ class GitHubForge(BaseForge):
         head = self.remote_head(trial.branch)
         for sha in dict.fromkeys(filter(None, (trial.commit_sha, head))):  # a scores head too
             self.status(sha, state, reason, trial.pr)
-        self.push(f"+{head or trial.commit_sha}", f"{TRIAL_REFS}{trial.trial_id}")
+        self.push(f"+{head or trial.commit_sha}", f"{TRIALS}{trial.trial_id}")
         with api_call(f"close {trial.pr}"):
             pr = self.gh_repo.get_pull(pr_number(trial))
             if pr.state == "open":

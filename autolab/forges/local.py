@@ -17,10 +17,11 @@ from pathlib import Path
 from autolab import scores
 from autolab.config import Lab
 from autolab.errors import LabError, StaleError
-from autolab.forges.base import REPORT_MARKER, TRIAL_REFS, BaseForge, Pages, main_commit, pr_body
+from autolab.forges.base import REPORT_MARKER, BaseForge, Pages, main_commit, pr_body
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
 from autolab.records import Manifest, Proposal, ScoreRow, Trial, utc_now
+from autolab.refs import TRIAL_BRANCHES, TRIALS, trial_branch
 
 
 def trial_from_record(record: dict) -> Trial:
@@ -71,7 +72,7 @@ class LocalForge(BaseForge):
         from the commit (its message is the hypothesis), so the trial is resumed, not lost."""
         known = {r["trial_id"] for r in self.all_records()}
         for ref in self.repo.git.for_each_ref("--format=%(refname)",
-                                              "refs/heads/autolab/").split():
+                                              TRIAL_BRANCHES).split():
             trial_id = ref.rsplit("/", 1)[-1]
             if trial_id in known or not trial_id.startswith("t"):
                 continue
@@ -88,7 +89,7 @@ class LocalForge(BaseForge):
         return trial_id   # one driver per lab here: the run lock sees to it
 
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial:
-        ref = f"refs/heads/autolab/{trial_id}"
+        ref = trial_branch(trial_id)
         commit = self.repo.commit_diff(proposal.parent_sha, proposal.diff, proposal.hypothesis)
         existing = self.repo.rev(ref)
         if existing and self.repo.rev(f"{existing}^{{tree}}") == self.repo.rev(
@@ -101,7 +102,7 @@ class LocalForge(BaseForge):
         return trial_from_record(record)
 
     def successor(self, trial_id: str, commit_sha: str, pr: str, proposal: Proposal) -> Trial:
-        self.repo.swap_ref(f"refs/heads/autolab/{trial_id}", commit_sha, None)
+        self.repo.swap_ref(trial_branch(trial_id), commit_sha, None)
         record = {**self._record(trial_id, proposal, commit_sha), "pr": pr}
         self._save(record)
         return trial_from_record(record)
@@ -164,7 +165,7 @@ class LocalForge(BaseForge):
     def _end(self, trial: Trial, state: str, reason: str) -> None:
         ref = f"refs/heads/{trial.branch}"
         head = self.repo.rev(ref) or trial.commit_sha
-        keep = f"{TRIAL_REFS}{trial.trial_id}"
+        keep = f"{TRIALS}{trial.trial_id}"
         self.repo.swap_ref(keep, head, self.repo.rev(keep))
         self.repo.delete_ref(ref)
         record = self.record(trial.trial_id)

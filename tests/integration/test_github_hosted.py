@@ -19,9 +19,9 @@ from fakegithub import BASE_MODIFIED, FakeGitHub, clone_of_bare
 from autolab import config, scores
 from autolab.forges.github import GitHubForge
 from autolab.gitops import Repo
-from autolab.ledger import BRANCH as LEDGER
 from autolab.ledger import Ledger
 from autolab.records import BASELINE
+from autolab.refs import LEDGER
 
 SLUG = "lab-owner/lab"
 LR_ONLY = "value = 1.0 + (math.log10(LR) + 2.0) ** 2"

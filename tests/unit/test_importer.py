@@ -11,7 +11,8 @@ from conftest import autolab, git
 from autolab import config as config_mod
 from autolab import importer, scores
 from autolab.gitops import Repo
-from autolab.ledger import BRANCH, Ledger
+from autolab.ledger import Ledger
+from autolab.refs import LEDGER as BRANCH
 
 AUTORESEARCH = """\
 commit\tval_bpb\tmemory_gb\tstatus\tdescription

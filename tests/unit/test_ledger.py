@@ -10,8 +10,9 @@ import pytest
 from conftest import git, make_lab
 
 from autolab.gitops import Repo
-from autolab.ledger import BRANCH, SCHEMA, Ledger
+from autolab.ledger import SCHEMA, Ledger
 from autolab.records import LedgerRow
+from autolab.refs import LEDGER as BRANCH
 
 
 @pytest.fixture

@@ -1,0 +1,28 @@
+"""Where autolab keeps its state in git: every ref it reads or writes, named once.
+
+The branches under `autolab/` are the trials' (a PR's head is `autolab/<trial id>`) and the
+ledger's; the rest live outside `refs/heads/`, so no branch list or checkout shows them.
+"""
+
+from __future__ import annotations
+
+from autolab.gitops import Repo
+
+TRIAL_BRANCHES = "refs/heads/autolab/"   # autolab/<trial id>: an open trial's code, its PR's head
+LEDGER = "refs/heads/autolab/ledger"     # the Parquet ledger's own branch
+TRIALS = "refs/autolab/trials/"          # a decided trial's code, kept after its branch goes
+PENDING = "refs/autolab/pending/"        # a verdict written ahead and not yet recorded (GitHub)
+IDS = "refs/autolab/ids/"                # a trial id handed out, so two drivers never share one
+COMMANDS = "refs/autolab/commands/"      # a comment command recorded the moment it came
+PULLS = "refs/autolab/pulls/"            # a person's PR head, fetched and never checked out
+
+
+def trial_branch(trial_id: str) -> str:
+    return f"{TRIAL_BRANCHES}{trial_id}"
+
+
+def named_in_refs(repo: Repo) -> list[str]:
+    """The last part of every trial branch and kept trial ref: the ids trials took (and the
+    ledger branch's name, which is no trial id)."""
+    return [ref.rsplit("/", 1)[-1] for ref in repo.git.for_each_ref(
+        "--format=%(refname)", TRIAL_BRANCHES, TRIALS).split()]
