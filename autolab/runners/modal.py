@@ -53,18 +53,20 @@ from modal._utils.function_utils import parse_gpu_config  # modal's own reading 
 
 from autolab import inputs
 from autolab.config import Lab
-from autolab.errors import ConfigError, InfraError, UserError
+from autolab.errors import ConfigError, InfraError, MainError, UserError
 from autolab.gitops import Repo
 from autolab.integrity import differences, evaluator_files, manifest_of_dir, watched
 from autolab.records import Job, RunResult
 from autolab.runners import modal_app
 from autolab.runners.base import BaseRunner
 from autolab.runners.contract import (
+    IMPORT_ERROR,
     OOM,
     BudgetExhausted,
     judge_eval,
     judge_log,
     judge_train,
+    mains_failure,
     unpack,
 )
 from autolab.spend import Spend
@@ -196,6 +198,7 @@ class ModalRunner(BaseRunner):
         self.running: Any = None    # the ephemeral App's context, entered at the first submit
         self.failed_starts = 0      # submits in a row that Modal did not take
         self._evaluators: dict[str, tuple[bytes, str, str, str]] = {}
+        self._broken: dict[str, MainError] = {}   # by evaluator version: prepare never ran clean
         self.inputs = inputs.snapshot(lab)     # git-ignored inputs: prepare's, self-scoring's
         self.self_scoring = lab.config.metric_from == "train_log"
 
@@ -257,7 +260,7 @@ class ModalRunner(BaseRunner):
                 tree, self.config.train_command, job.trial_id, job.seed,
                 self.config.budget_seconds, self.config.timeout_seconds, key,
                 lab_env=self.config.runner.command_env())
-        except UserError:
+        except (UserError, MainError):
             raise
         except Exception as exc:    # Modal or the network, not the idea
             return self.not_started(pending, exc)
@@ -428,11 +431,28 @@ class ModalRunner(BaseRunner):
             self.spend.say(f"preparing the data on Modal for evaluator {sha[:16]} "
                            f"({self.config.prepare_command or 'no prepare_command'!r}; once per "
                            f"version of main's frozen files, up to {modal_app.PREPARE_S} s)")
-            data_sha = self.modal.prepare.remote(self.inputs.into_tar(tree),
-                                                 self.config.prepare_command, key)
+            data_sha = self.prepared_data(eval_sha, tree, key)
             self.spend.say(f"data ready in {self.clock() - t0:.0f} s (sha256 {data_sha[:16]})")
             self._evaluators[eval_sha] = (tree, sha, key, data_sha)
         return self._evaluators[eval_sha]
+
+    def prepared_data(self, eval_sha: str, tree: bytes, key: str) -> str:
+        """The prepared data's sha256. A failing prepare command is tried once more (a
+        download's hiccup passes), except an import error, which fails the same way every
+        time; then it is main's failure, which stops the run, and is not tried again for
+        this evaluator version (as the local runner does)."""
+        if eval_sha in self._broken:
+            raise self._broken[eval_sha]
+        command = self.config.prepare_command
+        done = self.modal.prepare.remote(self.inputs.into_tar(tree), command, key)
+        if not done.sha256 and not IMPORT_ERROR.search(done.log_tail):
+            self.spend.say(f"the prepare command exited {done.code}; trying it once more")
+            done = self.modal.prepare.remote(self.inputs.into_tar(tree), command, key)
+        if done.sha256:
+            return done.sha256
+        self._broken[eval_sha] = mains_failure("prepare_command", command, done.code,
+                                               done.log_tail)
+        raise self._broken[eval_sha]
 
     def describe(self, job: Job) -> str:
         """What running `job` would send to Modal; builds everything, contacts nothing."""

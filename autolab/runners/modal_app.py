@@ -136,12 +136,20 @@ class EvalRun:
     seconds: float
 
 
-def prepare_data(evaluator: bytes, command: str, key: str, root: str = DATA) -> str:
-    """Run main's prepare command once per evaluator version; return the data's sha256."""
+@dataclass(frozen=True)
+class Prepared:
+    sha256: str         # the prepared data's; "" when the prepare command failed
+    code: int | str = 0
+    log_tail: str = ""  # the failed command's, for the error that names it main's
+
+
+def prepare_data(evaluator: bytes, command: str, key: str, root: str = DATA) -> Prepared:
+    """Run main's prepare command once per evaluator version. A command that fails is
+    answered, not raised: it is main's failure for the caller to report, not Modal's."""
     root_dir = Path(root)
     marker = root_dir / "sha256" / key      # written last, so a half-prepared key is redone
     if marker.exists():
-        return marker.read_text()
+        return Prepared(marker.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         work, cache = Path(tmp), Path(tmp) / "cache"
         unpack(evaluator, work / "evaluator")
@@ -152,7 +160,7 @@ def prepare_data(evaluator: bytes, command: str, key: str, root: str = DATA) -> 
             code = run_command(command, work / "evaluator", clean_env({"AUTOLAB_CACHE":
                                str(cache)}), log, time.monotonic() + PREPARE_S)
             if code != 0:
-                raise RuntimeError(f"prepare_command exited {code}: {tail(log, 3)}")
+                return Prepared("", code, tail(log))
         digest = tree_sha256(cache)
         for split in ("train", "heldout"):
             shutil.rmtree(root_dir / split / key, ignore_errors=True)
@@ -161,7 +169,7 @@ def prepare_data(evaluator: bytes, command: str, key: str, root: str = DATA) -> 
         marker.write_text(digest)
     if not modal.is_local():
         VOLUME.commit()     # the train containers start right after; they must see it
-    return digest
+    return Prepared(digest)
 
 
 def train_trial(tree: bytes, command: str, trial_id: str, seed: int, budget_s: float,

@@ -24,7 +24,7 @@ from rich.console import Console
 from autolab import config
 from autolab.agents.sweep import SweepAgent
 from autolab.cli import cli
-from autolab.errors import InfraError
+from autolab.errors import InfraError, MainError
 from autolab.forges.local import LocalForge
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
@@ -530,3 +530,28 @@ def test_the_run_says_when_the_app_starts_and_the_data_is_prepared(tmp_path):
     assert len(said) == len(starts) and all(s in line for s, line in zip(starts, said,
                                                                           strict=True)), said
     assert "pip: numpy); building the image the first time can take minutes" in said[1]
+
+
+@pytest.mark.parametrize("prepare, tries", [
+    ("import yaml_is_not_installed_here", 1),      # an import error fails the same way again
+    ("import sys; sys.exit('the download answered 503')", 2),   # may pass a second time
+])
+def test_a_failing_prepare_command_on_modal_is_mains_failure_not_the_runners(tmp_path, prepare,
+                                                                          tries):
+    lab = spy_lab(tmp_path / "lab")
+    tries_file = tmp_path / "tries"    # inside this test's own directory, by absolute path
+    (lab.root / "evaluator" / "data.py").write_text(
+        f"with open({str(tries_file)!r}, 'a') as f:\n    f.write('x')\n{prepare}\n")
+    git(lab.root, "commit", "-qam", "a prepare command that fails")
+    volume = tmp_path / "volume"
+    runner = ModalRunner(lab, app=Cloud(lab, volume).app)
+    main = Repo(lab.root).rev("main")
+    with pytest.raises(MainError) as raised:
+        runner.submit(job_at(lab, main, seed=0))
+    message = str(raised.value)
+    assert "main's prepare_command failed" in message and "python -m evaluator.data" in message
+    assert "it is main's, not a trial's" in message and "\\n" not in message
+    # the second seed is refused at once: the same evaluator version is not prepared again
+    with pytest.raises(MainError):
+        runner.submit(job_at(lab, main, seed=1))
+    assert tries_file.read_text() == "x" * tries
