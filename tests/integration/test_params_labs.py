@@ -236,6 +236,8 @@ def adopt(root: Path, glue: dict[str, str], init: list[str]) -> int:
 def kept_a_gain(root: Path, trials: int) -> tuple[params.Param, str]:
     """A short real run through the CLI; it must keep a change that beat the baseline. The
     setting the first keep changed, as main holds it now, and that keep's hypothesis."""
+    checked = autolab(root, "check", env=DATES, timeout=600)    # the smoke test comes first
+    assert "✗" not in checked.stdout, checked.stdout
     out = autolab(root, "run", "--trials", str(trials), env=DATES, timeout=600)
     assert "found no setting" not in out.stdout + out.stderr
     lab = load(root)

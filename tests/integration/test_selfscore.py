@@ -140,6 +140,8 @@ def test_the_readme_recipe_puts_a_self_scoring_script_under_autolab(tmp_path):
     assert lab.config.runner.pip == ("numpy>=1.26",)     # the project's own dependencies
     assert "input.txt" not in git(root, "ls-files")
 
+    checked = autolab(root, "check", env=env, timeout=600)    # the smoke test comes first
+    assert "✗" not in checked.stdout, checked.stdout
     run = autolab(root, "run", "--trials", "6", env=env, timeout=600)
     assert "self-scored" in run.stdout, run.stdout
     repo = Repo(root)
