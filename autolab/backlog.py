@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from autolab.errors import UserError
-from autolab.records import LedgerRow, utc_now
+from autolab.records import LedgerRow, Status, utc_now
 
 SOURCE = "idea:"     # a proposal drawn from idea n has source "idea:n"
 # NAME=value for any setting autolab.params names: `LR=`, `iterations=`, `model.n_layer=`, ...
@@ -78,7 +78,7 @@ class Backlog:
         out = []
         for idea in self.ideas():
             ended = status.get(idea.trial_id)
-            state = ("open" if not idea.trial_id else "kept" if ended == "keep"
+            state = ("open" if not idea.trial_id else "kept" if ended == Status.KEEP
                      else f"tried ({ended or 'running'})")
             out.append((idea, state))
         return out

@@ -14,17 +14,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow, trial_number
+from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow, Status, trial_number
 
 W, H = 760, 300
 LEFT, RIGHT, TOP, BOTTOM = 64, 150, 18, 36   # the right margin holds the legend
 
-COLOURS = {
-    "keep": "#2da44e", "discard": "#8c959f", "held": "#0969da", BASELINE: "#1b7c83",
-    "stale": "#bf8700", "rejected": "#d0d7de", "duplicate": "#d0d7de", "pruned": "#afb8c1",
-    "crash": "#cf222e", "timeout": "#e16f24", "oom": "#a40e26", "diverged": "#8250df",
-    "no_artifact": "#bc4c00", "gate_failed": "#953800", "integrity_mismatch": "#6e011a",
-    "eval_error": "#fa4549", "infra_error": "#6e7781", "over_compute": "#9a6700",
+# every status a ledger row ends with (not OK, a run's, nor PROMISING, a trial's midway),
+# looked up by the row's label
+COLOURS: dict[str, str] = {
+    Status.KEEP: "#2da44e", Status.DISCARD: "#8c959f", Status.HELD: "#0969da",
+    BASELINE: "#1b7c83", Status.STALE: "#bf8700", Status.REJECTED: "#d0d7de",
+    Status.DUPLICATE: "#d0d7de", Status.PRUNED: "#afb8c1", Status.CRASH: "#cf222e",
+    Status.TIMEOUT: "#e16f24", Status.OOM: "#a40e26", Status.DIVERGED: "#8250df",
+    Status.NO_ARTIFACT: "#bc4c00", Status.GATE_FAILED: "#953800",
+    Status.INTEGRITY_MISMATCH: "#6e011a", Status.EVAL_ERROR: "#fa4549",
+    Status.INFRA_ERROR: "#6e7781", Status.OVER_COMPUTE: "#9a6700",
 }
 
 
@@ -227,7 +231,7 @@ def tree(rows: list[LedgerRow], kept: set[str]) -> Chart:
         parent = r.parent_trial if r.parent_trial in ids and ids[r.parent_trial] < ids[
             r.trial_id] else ""
         above = lane.get(parent, 0)
-        branch = r.status == "keep" and above > 0
+        branch = r.status == Status.KEEP and above > 0
         lane[r.trial_id] = 0 if r.trial_id in kept else above if branch else above + 1
     step = 10.0 if len(rows) <= 60 else 3.0
     lanes = max(lane.values(), default=0) + 1

@@ -25,7 +25,7 @@ from autolab.gitops import Repo, glob_regex
 from autolab.integrity import manifest_at, watched
 from autolab.params import Param
 from autolab.progress import Progress
-from autolab.records import Job, RunResult
+from autolab.records import Job, RunResult, Status
 
 CHECK_ID = "check"
 CURVE_POINTS = 3
@@ -93,7 +93,7 @@ def rounded(point: dict) -> dict:
 
 
 def report(lab: Lab, result: RunResult, say: Callable[[Check], None]) -> bool:
-    failed = result.status != "ok"
+    failed = result.status != Status.OK
     log = f"; the log's last lines:\n{result.log_tail}" if result.log_tail else ""
     if failed and not result.eval_s:   # it never reached the evaluator
         say(Check("missing", f"train (seed 0) failed after {result.train_s:.1f} s: "

@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from autolab import charts, importer, report
 from autolab.config import Config
 from autolab.prune import Audit
-from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow
+from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow, Status
 
-# failures that say the idea broke the run (infra errors are never blamed on the idea)
-CRASHES = ("crash", "timeout", "oom", "diverged", "no_artifact")
+CRASHES = Status.where(Status.broke_training)   # what a crash loop repeats
 REPEATED_CRASHES = 3
-REFUSED = ("rejected", "duplicate")
+REFUSED = Status.where(Status.is_refusal)
 # what the page reads; the diffs, rationales and log tails would only slow a big ledger down
 COLUMNS = [c for c in LedgerRow.columns()
            if c not in ("diff", "rationale", "log_tail", "seeds", "seed_metrics", "secondary")]
@@ -80,14 +79,14 @@ def rates(rows: list[LedgerRow], key: str) -> list[Rate]:
     groups: dict[str, list[LedgerRow]] = {}
     for r in rows:
         groups.setdefault(getattr(r, key) or "–", []).append(r)
-    return [Rate(name, len(g), sum(r.status == "keep" for r in g),
+    return [Rate(name, len(g), sum(r.status == Status.KEEP for r in g),
                  sum(r.status in FAILURES for r in g), sum(r.status in REFUSED for r in g))
             for name, g in sorted(groups.items())]
 
 
 def diverging(row: LedgerRow) -> str:
     """Why a trial's loss curve looks like it diverged, or '' if it does not."""
-    if row.status == "diverged":
+    if row.status == Status.DIVERGED:
         return row.reason or "non-finite loss"
     if row.curve == "[]":
         return ""
@@ -163,7 +162,7 @@ def summarize(rows: list[LedgerRow]) -> Summary:
 
 def per_kept(summary: Summary) -> str:
     """What one kept trial cost in compute, the figure a night is judged by."""
-    kept = summary.counts.get("keep", 0)
+    kept = summary.counts.get(Status.KEEP, 0)
     return f", {summary.compute_s / kept:.0f} per kept trial" if kept else ", none kept yet"
 
 
@@ -227,7 +226,8 @@ def html(config: Config, rows: list[LedgerRow], frontier: list[ScoreRow]) -> str
                 for source, (group, front) in history.items()]
     return report.render("dashboard.html.j2", config=config, summary=summary,
                          frontier=frontier, charts=charts_svg, imported=imported,
-                         own={"trials": len(own), "kept": sum(r.status == "keep" for r in own)},
+                         own={"trials": len(own),
+                              "kept": sum(r.status == Status.KEEP for r in own)},
                          generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                          table={"columns": TABLE,
                                 "rows": [table_row(r) for r in reversed(summary.trials)]})

@@ -33,7 +33,7 @@ from autolab.config import Config
 from autolab.errors import UserError
 from autolab.gitops import Repo
 from autolab.ledger import Ledger
-from autolab.records import FAILURES, IMPORTED, LedgerRow
+from autolab.records import FAILURES, IMPORTED, LedgerRow, Status
 
 # ledger column <- the header names that mean it, first match wins. A header name serves
 # one column only, so `description` is the hypothesis unless a `hypothesis` column exists.
@@ -136,7 +136,7 @@ def _read(path: Path, config: Config, repo: Repo, metric: str | None
         for key in (cell.text("trial"), commit):
             if key:
                 keys[key] = trial_id
-        if status == "keep":
+        if status == Status.KEEP:
             tip = trial_id
             if value is not None and (best is None or _better(config, value, best)):
                 best = value
@@ -184,7 +184,7 @@ def frontier(rows: list[LedgerRow], config: Config) -> list[LedgerRow]:
     out: list[LedgerRow] = []
     for r in rows:
         best = out[-1].metric if out else None
-        if r.status == "keep" and r.metric is not None and math.isfinite(r.metric) and (
+        if r.status == Status.KEEP and r.metric is not None and math.isfinite(r.metric) and (
                 best is None or _better(config, r.metric, best)):
             out.append(r)
     return out

@@ -34,7 +34,7 @@ from gitdb import IStream, LooseObjectDB
 
 from autolab.errors import StaleError
 from autolab.gitops import Repo
-from autolab.records import BASELINE, FAILURES, IMPORTED, LedgerRow
+from autolab.records import BASELINE, IMPORTED, LedgerRow, Status
 from autolab.refs import LEDGER
 
 TRIALS, COMPACTED = "trials", "compacted"
@@ -260,8 +260,8 @@ class Ledger:
         trials = light.filter((pc.field("status") != BASELINE)
                               & ~pc.starts_with(pc.field("source"), IMPORTED))
         ids = trials.column("trial_id")
-        kept = trials.filter(pc.field("status") == "keep").column("trial_id")
-        dead_ends = pa.array([*FAILURES, "rejected", "discard"])
+        kept = trials.filter(pc.field("status") == Status.KEEP.value).column("trial_id")
+        dead_ends = pa.array([s.value for s in Status.where(Status.is_dead_end)])
         failures = trials.filter((pc.field("role") == for_role)
                                  & pc.field("status").isin(dead_ends)).column("trial_id")
         kept, recent, failures = (c[max(0, len(c) - k):].to_pylist() for c, k in

@@ -57,8 +57,6 @@ from autolab.runners.base import Runner
 
 SEEDS_PER_TRIAL = 100   # trial n runs seeds n*100, n*100+1, ...: fresh, and reproducible
 HISTORY = 2000          # ledger rows an agent reads back; its lineage slice is separate
-COMPLETED = (Status.KEEP, Status.DISCARD, Status.HELD, Status.STALE,  # ran to a verdict
-             Status.OVER_COMPUTE)
 PRUNE_WINDOW = 200      # the latest completed trials the prune rule learns from
 
 
@@ -449,7 +447,7 @@ class Loop:
                       best_train_s=running.best_compute.train_s,
                       best_work=running.best_compute.work, compute_ratio=verdict.compute_ratio,
                       frozen_sha256=self.fingerprint(running.eval_sha))
-        if running.audit is not None and verdict.status in (Status.KEEP, Status.DISCARD):
+        if running.audit is not None and Status(verdict.status).judged_on_metric():
             row = replace(row, **self.audited(running, verdict))
         action = {Status.KEEP: Action.MERGE, Status.HELD: Action.HOLD}.get(
             Status(verdict.status), Action.CLOSE)
@@ -464,7 +462,7 @@ class Loop:
         would = running.audit.replay(first.curve) if running.audit else ""
         beat = self.config.better(rows.metric(self.config, first), self.forge.scores()[-1].metric)
         return dict(audit=1, would_prune=would,
-                    prune_wrong=int(bool(would) and (verdict.status == "keep" or beat > 0)))
+                    prune_wrong=int(bool(would) and (verdict.status == Status.KEEP or beat > 0)))
 
     def settle(self, trial: Trial, row: LedgerRow, action: Action) -> None:
         """Write the verdict ahead, then carry it out."""
@@ -511,7 +509,7 @@ class Loop:
             self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
                                                      rule))
         if action == Action.CLOSE:
-            self.forge.close(trial, f"{row.status}: {row.reason}")
+            self.forge.close(trial, Status(row.status), f"{row.status}: {row.reason}")
         return row
 
     def requeue_stale(self, trial: Trial, row: LedgerRow, why: str) -> LedgerRow:
@@ -678,7 +676,8 @@ def pruning(config: Config, ledger: Ledger, scores: list[ScoreRow],
     if audit.false_rate is not None and audit.false_rate > config.prune_max_false:
         return None, (f"pruning turned itself off: {audit.line()}, above prune_max_false "
                       f"{config.prune_max_false:.0%}")
-    done = ledger.table(["trial_id"], pc.field("status").isin([s.value for s in COMPLETED]))
+    done = ledger.table(["trial_id"], pc.field("status").isin(
+        [s.value for s in Status.where(Status.ran_to_verdict)]))
     ids = done.column("trial_id").to_pylist()[-PRUNE_WINDOW:]
     for r in ledger.by_id([i for i in ids if i not in known]):
         known[r.trial_id] = ((json.loads(r.curve), r.seed_values[0])

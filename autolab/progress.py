@@ -10,9 +10,10 @@ import time
 from rich.console import Console
 from rich.markup import escape
 
-from autolab.records import ScoreRow, Trial
+from autolab.records import ScoreRow, Status, Trial
 
-STYLE = {"keep": "bold green", "discard": "yellow", "baseline": "cyan"}
+STYLE: dict[str, str] = {Status.KEEP: "bold green", Status.DISCARD: "yellow",
+                         Status.BASELINE: "cyan"}
 
 
 class Progress:
@@ -63,7 +64,7 @@ class Progress:
         if not trial_id.startswith("baseline"):
             self.done += 1
             counter = f"[{self.done}/{self.total}]"
-        if status == "keep":
+        if status == Status.KEEP:
             self.best = metric
         style = STYLE.get(status, "red")
         value = f" {self.metric} {metric:.5g}" if metric is not None else ""

@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 
@@ -39,6 +40,58 @@ class Status(StrEnum):
     EVAL_ERROR = "eval_error"
     INFRA_ERROR = "infra_error"     # the runner or forge failed, not the idea
 
+    # the families, each defined here once (as optuna's TrialState.is_finished())
+    def is_failure(self) -> bool:
+        """The run broke, whoever's doing it was: there is no metric to judge."""
+        return self.broke_training() or self in (Status.GATE_FAILED, Status.INTEGRITY_MISMATCH,
+                                                 Status.EVAL_ERROR, Status.INFRA_ERROR)
+
+    def blames_idea(self) -> bool:
+        """A failure that says something about the change tried: not the runner's loss, nor an
+        archive that did not match the committed bytes."""
+        return self.is_failure() and self not in (Status.INFRA_ERROR, Status.INTEGRITY_MISMATCH)
+
+    def broke_training(self) -> bool:
+        """The train command itself broke (what a crash loop repeats)."""
+        return self in (Status.CRASH, Status.TIMEOUT, Status.OOM, Status.DIVERGED,
+                        Status.NO_ARTIFACT)
+
+    def is_refusal(self) -> bool:
+        """Refused before any compute was spent."""
+        return self in (Status.REJECTED, Status.DUPLICATE)
+
+    def ran_to_verdict(self) -> bool:
+        """Trained, scored and judged: what the prune rule learns from."""
+        return self in (Status.KEEP, Status.DISCARD, Status.HELD, Status.STALE,
+                        Status.OVER_COMPUTE)
+
+    def judged_on_metric(self) -> bool:
+        """A verdict the metric alone gave, with nothing held back or overtaken."""
+        return self in (Status.KEEP, Status.DISCARD)
+
+    def is_loss(self) -> bool:
+        """Ran and was scored, and main stays as it was: below the bar, over the compute
+        allowed, or main moved first (its commit status is a failure, never an error)."""
+        return self in (Status.DISCARD, Status.OVER_COMPUTE, Status.STALE)
+
+    def keepable_by_hand(self) -> bool:
+        """A scored verdict a maintainer's /keep may override."""
+        return self in (Status.HELD, Status.DISCARD, Status.OVER_COMPUTE)
+
+    def is_dead_end(self) -> bool:
+        """What an agent reads back as not worth repeating."""
+        return self.is_failure() or self in (Status.REJECTED, Status.DISCARD)
+
+    def can_rerun(self) -> bool:
+        """A verdict that more seeds of the same commit could change."""
+        return self.is_failure() or self in (Status.DISCARD, Status.HELD, Status.PRUNED)
+
+    @classmethod
+    def where(cls, family: Callable[[Status], bool]) -> tuple[Status, ...]:
+        """The members of a family, e.g. `Status.where(Status.is_failure)`: what a ledger label,
+        which may be one only an imported file used, is looked up in."""
+        return tuple(s for s in cls if family(s))
+
 
 class Action(StrEnum):
     """What settling a verdict does on the forge."""
@@ -48,9 +101,7 @@ class Action(StrEnum):
     HOLD = "hold"
 
 
-FAILURES = (Status.CRASH, Status.TIMEOUT, Status.OOM, Status.DIVERGED, Status.NO_ARTIFACT,
-            Status.GATE_FAILED, Status.INTEGRITY_MISMATCH, Status.EVAL_ERROR,
-            Status.INFRA_ERROR)
+FAILURES = Status.where(Status.is_failure)
 BASELINE = Status.BASELINE
 
 
@@ -143,7 +194,7 @@ class Job:
 @dataclass(frozen=True)
 class RunResult:
     job: Job
-    status: str                     # "ok" or a failure label
+    status: Status                  # OK or a failure
     reason: str = ""
     metrics: dict = field(default_factory=dict)
     curve: tuple = ()
@@ -161,7 +212,7 @@ class RunResult:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str                     # "keep", "discard", "promising" or a failure label
+    status: Status                  # KEEP, DISCARD, PROMISING, HELD or a failure
     reason: str
     metric: float | None = None
     metric_std: float | None = None

@@ -19,7 +19,7 @@ import jinja2
 
 from autolab import charts, decide, scores
 from autolab.config import Config, Lab
-from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow, Trial
+from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow, Status, Trial
 from autolab.refs import TRIALS
 
 README = "reports/README.md"
@@ -146,7 +146,7 @@ def comment(lab: Lab, trial: Trial, row: LedgerRow, scores: list[ScoreRow],
                   else best.metric_std if best else None,
                   unreachable=rule.unreachable() if rule is not None and best is not None
                   else "",
-                  failed=row.status in FAILURES or row.status == "stale",
+                  failed=row.status in FAILURES or row.status == Status.STALE,
                   vs_baseline=None if row.metric is None or baseline is None
                   else row.metric - baseline.metric,
                   secondary={"names": names, "trial": secondary,

@@ -26,10 +26,11 @@ from autolab.errors import UserError
 from autolab.forges.github import LABEL, GitHubForge, api_call
 from autolab.ledger import Ledger
 from autolab.loop import Loop
-from autolab.records import FAILURES, LedgerRow, Proposal, Status, Trial
+from autolab.records import LedgerRow, Proposal, Status, Trial
 from autolab.refs import PULLS
 
 MAX_TITLE = 200
+RERUNNABLE = Status.where(Status.can_rerun)
 Session = Callable[[], AbstractContextManager[Loop]]
 
 
@@ -77,7 +78,7 @@ class Reviews:
         where = f" as {row.pr}" if row.pr else ""
         text = (f"evaluated #{number} at `{head['sha'][:10]}` as trial {row.trial_id}{where}: "
                 f"**{row.status}** {row.reason}")
-        if row.status == "keep":  # its change is on main now, through the trial's merge
+        if row.status == Status.KEEP:  # its change is on main now, through the trial's merge
             with api_call(f"close #{number}"):
                 pr.edit(state="closed")
             text += (f"\n\nIts change landed on `{self.forge.main}` with {row.pr}, so this PR "
@@ -111,17 +112,18 @@ class Reviews:
             _open, row = self.latest(Ledger(self.forge.repo, self.forge.lab.home), number)
         except UserError:
             return False
-        return status_of(row) == "held"
+        return status_of(row) == Status.HELD
 
     def keep(self, number: int, user: str) -> str:
-        return self.override(number, user, ("held", "discard", "over_compute"), "keep",
+        return self.override(number, user, Status.where(Status.keepable_by_hand), "keep",
                              f"kept by @{user}")
 
     def release(self, number: int, user: str) -> str:
-        return self.override(number, user, ("held",), "approved",
+        return self.override(number, user, (Status.HELD,), "approved",
                              f"released by @{user}'s approving review")
 
-    def override(self, number: int, user: str, allowed: tuple, kind: str, why: str) -> str:
+    def override(self, number: int, user: str, allowed: tuple[Status, ...], kind: str,
+                 why: str) -> str:
         with self.session() as loop:
             _open, row = self.latest(loop.ledger, number)
             if row is None or row.status not in allowed or row.metric is None:
@@ -139,7 +141,7 @@ class Reviews:
             open_trial, row = self.latest(loop.ledger, number)
             if row is None and open_trial is not None:  # opened, never decided: its own row
                 return line(loop.discard_open(open_trial, why, user))
-            if row is None or row.status != "held":
+            if row is None or row.status != Status.HELD:
                 raise UserError(f"#{number} is neither open nor held (its latest verdict is "
                                 f"{status_of(row)})")
             return line(loop.override(row, "discard", Status.DISCARD, why, user))
@@ -148,8 +150,7 @@ class Reviews:
         """More seeds of the same commit, judged again together with the first ones."""
         with self.session() as loop:
             _open, row = self.latest(loop.ledger, number)
-            if row is None or not row.commit_sha or row.status not in (
-                    "discard", "held", "pruned", *FAILURES):
+            if row is None or not row.commit_sha or row.status not in RERUNNABLE:
                 raise UserError(f"#{number} has no verdict that more seeds could change (its "
                                 f"latest is {status_of(row)})")
             done = loop.rerun(row, seeds)

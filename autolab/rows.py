@@ -18,6 +18,7 @@ from autolab.records import (
     Proposal,
     RunResult,
     ScoreRow,
+    Status,
     Trial,
     Verdict,
     utc_now,
@@ -44,7 +45,7 @@ def thin(curve) -> list:
 
 def trial_row(config: Config, trial: Trial, results: list[RunResult], started_at: str,
               verdict: Verdict) -> LedgerRow:
-    ok = [r for r in results if r.status == "ok"]
+    ok = [r for r in results if r.status == Status.OK]
     first = results[0]
     secondary = {}
     for name in sorted({n for r in ok for n in r.metrics} - {config.metric}):
@@ -68,7 +69,7 @@ def trial_row(config: Config, trial: Trial, results: list[RunResult], started_at
         train_s=sum(r.train_s for r in results), eval_s=sum(r.eval_s for r in results),
         wall_s=sum(r.wall_s for r in results),
         work=Compute.of([], [r.curve for r in ok]).work,
-        log_tail="\n".join(r.log_tail for r in results if r.status != "ok")[-4000:],
+        log_tail="\n".join(r.log_tail for r in results if r.status != Status.OK)[-4000:],
         metric_source=config.metric_from, inputs_sha256=first.inputs_sha256)
     return replace(row, cost_usd=trial.proposal.cost_usd + compute["gpu_usd"]
                    + compute["cpu_usd"], **compute)
@@ -84,7 +85,7 @@ def compute_columns(results: list[RunResult]) -> dict:
 
 def baseline_row(config: Config, result: RunResult, manifest: Manifest) -> LedgerRow:
     """A baseline seed's row, written as the seed ends: it ran the `wall_s` before now."""
-    ok = result.status == "ok"
+    ok = result.status == Status.OK
     ended = time.time()
     compute = compute_columns([result])
     return LedgerRow(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from autolab.records import LedgerRow
+from autolab.records import LedgerRow, Status
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def plan(roles: tuple[str, ...], history: tuple[LedgerRow, ...], slots: int) -> 
     ours = [r for r in history if r.role in roles]
     window = ours[-4 * len(roles):]
     runs = {name: sum(r.role == name for r in window) for name in roles}
-    weight = {name: 1 + 2 * sum(r.role == name and r.status == "keep" for r in window)
+    weight = {name: 1 + 2 * sum(r.role == name and r.status == Status.KEEP for r in window)
               for name in roles}
     last = {name: max((i for i, r in enumerate(ours) if r.role == name), default=-1)
             for name in roles}

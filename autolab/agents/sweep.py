@@ -68,14 +68,14 @@ from autolab import admit, params, scores
 from autolab.agents.base import BaseAgent, Context, unified_diff
 from autolab.errors import UserError
 from autolab.params import Param
-from autolab.records import FAILURES, LedgerRow, Proposal
+from autolab.records import FAILURES, LedgerRow, Proposal, Status
 
 # the step factors of rings 1 and on; ring 0 is moves()
 FACTORS = (4.0, 2 ** 0.5, 8.0, 2 ** 0.25, 16.0)
 PAIR_RING = 1
 NEAR_MISSES = 12        # the closest single changes that are paired; keeps pairs O(12²)
-# failures the runner or the archive caused say nothing about the value tried
-CAUSED = tuple(s for s in FAILURES if s not in ("infra_error", "integrity_mismatch"))
+CAUSED = Status.where(Status.blames_idea)   # a failure that says something of the value
+JUDGED = Status.where(Status.judged_on_metric)
 
 Value = params.Value
 
@@ -423,13 +423,13 @@ class SweepAgent(BaseAgent):
             key = (name, _direction(old, new))
             if row.status in FAILURES:
                 step = -1.0
-            elif row.status == "pruned":  # stopped for losing: as bad as a worse discard
+            elif row.status == Status.PRUNED:  # stopped for losing: as bad as a worse discard
                 step = -0.5
             elif row.delta_vs_best is None:
                 continue
             else:
                 gain = config.better(row.delta_vs_best, 0.0)
-                step = 1.0 if gain > 0 and row.status == "keep" else -0.5 if gain < 0 else 0.0
+                step = 1.0 if gain > 0 and row.status == Status.KEEP else -0.5 if gain < 0 else 0.0
             score[key] = score.get(key, 0.0) + step
         return score
 
@@ -462,7 +462,7 @@ def _undoing(history: tuple[LedgerRow, ...], single: Reader) -> set[tuple[str, s
     showed the old value worse, so stepping back to it is no experiment."""
     out = set()
     for row in history:
-        if row.status == "keep" and (change := single(row.diff)):
+        if row.status == Status.KEEP and (change := single(row.diff)):
             path, name, old, new = change
             out.add((path, name, new, old))
     return out
@@ -537,14 +537,14 @@ def _near_misses(context: Context, found: list[Param],
     best: dict[Change, float] = {}
     for row in context.history:
         change = single(row.diff)
-        if not change or row.status not in ("keep", "discard") or row.delta_vs_best is None:
+        if not change or row.status not in JUDGED or row.delta_vs_best is None:
             continue
         gain = config.better(row.delta_vs_best, 0.0)
         path, name, old, new = change
         c = by_where.get((path, name))
-        if c is None or (row.status == "discard" and gain < -tolerance):
+        if c is None or (row.status == Status.DISCARD and gain < -tolerance):
             continue
-        value = _rebase(c, old, new, kept=row.status == "keep")
+        value = _rebase(c, old, new, kept=row.status == Status.KEEP)
         if value is not None:
             ch = Change(c, value)
             best[ch] = max(gain, best.get(ch, gain))

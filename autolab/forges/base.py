@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol, Self
 from autolab import scores
 from autolab.config import Lab
 from autolab.gitops import Repo
-from autolab.records import Proposal, ScoreRow, Trial
+from autolab.records import Proposal, ScoreRow, Status, Trial
 
 REPORT_MARKER = "<!-- autolab:report -->"
 # Given main's scores once the row lands, the generated files to commit with it.
@@ -54,8 +54,9 @@ class Forge(Protocol):
         """Compare-and-swap merge of the evaluated head plus its scores row and `pages`;
         StaleError if the branch or main moved."""
 
-    def close(self, trial: Trial, reason: str) -> None:
-        """Close without merging; the code stays under refs/autolab/trials/<trial_id>."""
+    def close(self, trial: Trial, status: Status, reason: str) -> None:
+        """Close without merging, ended by `status` (`reason`: the verdict's line); the code
+        stays under refs/autolab/trials/<trial_id>."""
 
     def publish(self) -> None:
         """Make the ledger branch durable where the forge lives (after each ledger append)."""

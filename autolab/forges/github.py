@@ -57,7 +57,7 @@ from autolab.forges.base import (
 )
 from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
-from autolab.records import Proposal, ScoreRow, Trial
+from autolab.records import Proposal, ScoreRow, Status, Trial
 from autolab.refs import IDS, LEDGER, PENDING, TRIALS
 
 # PyGithub logs every retried request to stderr at INFO; what still fails after the retries
@@ -622,8 +622,8 @@ class GitHubForge(BaseForge):
     def head_label(self, branch: str) -> str:
         return f"{self.slug.split('/')[0]}:{branch}"
 
-    def close(self, trial: Trial, reason: str) -> None:
-        state = "failure" if reason.startswith(("discard", "stale")) else "error"
+    def close(self, trial: Trial, status: Status, reason: str) -> None:
+        state = "failure" if status.is_loss() else "error"   # error: it broke or was refused
         head = self.remote_head(trial.branch)
         for sha in dict.fromkeys(filter(None, (trial.commit_sha, head))):  # a scores head too
             self.status(sha, state, reason, trial.pr)

@@ -20,7 +20,7 @@ from autolab.errors import LabError, StaleError
 from autolab.forges.base import REPORT_MARKER, BaseForge, Pages, main_commit, pr_body
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
-from autolab.records import Manifest, Proposal, ScoreRow, Trial, utc_now
+from autolab.records import Manifest, Proposal, ScoreRow, Status, Trial, utc_now
 from autolab.refs import TRIAL_BRANCHES, TRIALS, trial_branch
 
 
@@ -144,7 +144,7 @@ class LocalForge(BaseForge):
         self._end(trial, "merged", f"merged as {merged}")
         return merged
 
-    def close(self, trial: Trial, reason: str) -> None:
+    def close(self, trial: Trial, status: Status, reason: str) -> None:
         self._end(trial, "closed", reason)
 
     def publish(self) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autolab.errors import MainError, UserError
-from autolab.records import Manifest
+from autolab.records import Manifest, Status
 
 TAIL_LINES = 20
 OOM = re.compile(r"MemoryError|out of memory|OutOfMemoryError|Cannot allocate memory")
@@ -207,7 +207,7 @@ class Trained:
 
 @dataclass(frozen=True)
 class Ending:
-    status: str                     # "ok" or a failure label
+    status: Status                  # OK or a failure
     reason: str
     metrics: dict = field(default_factory=dict)
     eval_log: bool = False          # the evaluator's log, not training's, explains it
@@ -217,55 +217,56 @@ def judge_train(run: Trained, timeout_s: float, needs_artifact: bool = True) -> 
     """The failure label of a training run, or None when it may be evaluated. A self-scoring
     script (`needs_artifact=False`) may save nothing."""
     if run.code == "timeout":
-        return Ending("timeout", f"training passed timeout_seconds={timeout_s:g}")
+        return Ending(Status.TIMEOUT, f"training passed timeout_seconds={timeout_s:g}")
     if stopped_by(run.code):
-        return Ending("infra_error", f"training was stopped from outside by "
+        return Ending(Status.INFRA_ERROR, f"training was stopped from outside by "
                       f"{stopped_by(run.code)}; the runner lost it, not the idea")
     if run.code != 0:
         last = run.log_tail.splitlines()[-1] if run.log_tail else f"exit code {run.code}"
         if OOM.search(run.log_tail) or run.code == -signal.SIGKILL:
-            return Ending("oom", f"out of memory: {last}"[:300])
-        return Ending("crash", f"train exited with {run.code}: {last}"[:300])
+            return Ending(Status.OOM, f"out of memory: {last}"[:300])
+        return Ending(Status.CRASH, f"train exited with {run.code}: {last}"[:300])
     if any(not finite(p.get("train_loss")) for p in run.curve):
-        return Ending("diverged", "the training loss became NaN or infinite")
+        return Ending(Status.DIVERGED, "the training loss became NaN or infinite")
     if needs_artifact and not run.artifacts:
-        return Ending("no_artifact", "training exited 0 but wrote no artifact to AUTOLAB_OUT")
+        return Ending(Status.NO_ARTIFACT, "training exited 0 but wrote no artifact to AUTOLAB_OUT")
     return None
 
 
 def judge_eval(code: int | str, result_text: str | None, metric: str, train_s: float) -> Ending:
     """The label of an evaluation from its exit code and the result.json it wrote."""
     if code == "timeout":
-        return Ending("timeout", "evaluation passed timeout_seconds", eval_log=True)
+        return Ending(Status.TIMEOUT, "evaluation passed timeout_seconds", eval_log=True)
     try:
         result = json.loads(result_text or "")
         status, metrics = result["status"], dict(result.get("metrics") or {})
     except (ValueError, KeyError, TypeError, AttributeError):
-        return Ending("eval_error", f"evaluator exited {code} without a valid result.json",
+        return Ending(Status.EVAL_ERROR, f"evaluator exited {code} without a valid result.json",
                       eval_log=True)
     if code != 0:
-        return Ending("eval_error", f"evaluator exited {code}", eval_log=True)
+        return Ending(Status.EVAL_ERROR, f"evaluator exited {code}", eval_log=True)
     reason = str(result.get("reason", ""))[:300]
     metrics["train_seconds"] = round(train_s, 3)
     if status in ("gate_failed", "no_artifact"):
-        return Ending(status, reason or status, metrics)
+        return Ending(Status(status), reason or status, metrics)
     if status != "ok":
-        return Ending("eval_error", f"evaluator status {status!r} is not ok/gate_failed")
+        return Ending(Status.EVAL_ERROR, f"evaluator status {status!r} is not ok/gate_failed")
     value = metrics.get(metric)
     if not finite(value):
-        return Ending("diverged" if isinstance(value, float) else "eval_error",
+        return Ending(Status.DIVERGED if isinstance(value, float) else Status.EVAL_ERROR,
                       f"evaluator gave {metric}={value!r}", metrics)
-    return Ending("ok", reason, metrics)
+    return Ending(Status.OK, reason, metrics)
 
 
 def judge_log(run: Trained, metric: str, secondary: tuple[str, ...]) -> Ending:
     """The label of a self-scoring run (`metric_from = "train_log"`) from its summary lines."""
     value = run.summary.get(metric)
     if value is None:
-        return Ending("no_artifact", f"training exited 0 but its log has no `{metric}: <number>` "
-                      f"line to read the metric from (metric_from = \"train_log\")")
+        return Ending(Status.NO_ARTIFACT, f"training exited 0 but its log has no "
+                      f"`{metric}: <number>` line to read the metric from "
+                      f"(metric_from = \"train_log\")")
     metrics = {name: run.summary[name] for name in (metric, *secondary) if name in run.summary}
     metrics["train_seconds"] = round(run.train_s, 3)
     if not math.isfinite(value):
-        return Ending("diverged", f"training printed {metric}: {value}", metrics)
-    return Ending("ok", "", metrics)
+        return Ending(Status.DIVERGED, f"training printed {metric}: {value}", metrics)
+    return Ending(Status.OK, "", metrics)

@@ -36,7 +36,7 @@ from autolab.integrity import (
     tree_sha256,
     watched,
 )
-from autolab.records import Job, Manifest, RunResult
+from autolab.records import Job, Manifest, RunResult, Status
 from autolab.runners.base import BaseRunner
 from autolab.runners.contract import (
     IMPORT_ERROR,
@@ -101,7 +101,7 @@ class LocalRunner(BaseRunner):
         except MainError:       # main's own failure: it stops the run, never a seed's result
             raise
         except Exception as exc:  # a broken runner is never blamed on the idea
-            return RunResult(job, "infra_error", f"runner failed: {exc!r}"[:300],
+            return RunResult(job, Status.INFRA_ERROR, f"runner failed: {exc!r}"[:300],
                              wall_s=time.monotonic() - started, runner=self.name)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -116,13 +116,13 @@ class LocalRunner(BaseRunner):
                                     data_sha256=data_sha, sandbox=self.sandbox.name,
                                     inputs_sha256=self.inputs.digest)
 
-        def ended(status: str, reason: str, **more) -> RunResult:
+        def ended(status: Status, reason: str, **more) -> RunResult:
             return RunResult(status=status, reason=reason, wall_s=time.monotonic() - started,
                              **done, **{"log_tail": tail(log), **more})
 
         mismatch = differences(job.manifest, manifest_of_dir(tree, watched(config)))
         if mismatch:
-            return ended("integrity_mismatch", "the extracted files differ from the manifest "
+            return ended(Status.INTEGRITY_MISMATCH, "the extracted files differ from the manifest "
                          f"of {job.commit_sha[:10]}: {', '.join(mismatch[:5])}")
         if self.self_scoring:   # it reads its data itself, from where the project keeps it
             self.inputs.place(tree)
@@ -143,15 +143,15 @@ class LocalRunner(BaseRunner):
                            deadline, watch=losing if job.prune else None)
         trained = Trained.collect(code, out, log, time.monotonic() - t0)
         done.update(train_s=trained.train_s, curve=trained.curve)
-        if code == "pruned":
-            return ended("pruned", stopped[0])
+        if code == Status.PRUNED:
+            return ended(Status.PRUNED, stopped[0])
         failed = judge_train(trained, config.timeout_seconds, not self.self_scoring)
         if failed:
             return ended(failed.status, failed.reason)
 
         changed = self.changed_cache(job.eval_sha, evaluator, evaluator_sha, data, data_sha)
         if changed:
-            return ended("integrity_mismatch", changed)
+            return ended(Status.INTEGRITY_MISMATCH, changed)
         if self.self_scoring:
             judged = judge_log(trained, config.metric, config.secondary)
             return ended(judged.status, judged.reason, metrics=judged.metrics)

@@ -56,7 +56,7 @@ from autolab.config import Lab
 from autolab.errors import ConfigError, InfraError, MainError, UserError
 from autolab.gitops import Repo
 from autolab.integrity import differences, evaluator_files, manifest_of_dir, watched
-from autolab.records import Job, RunResult
+from autolab.records import Job, RunResult, Status
 from autolab.runners import modal_app
 from autolab.runners.base import BaseRunner
 from autolab.runners.contract import (
@@ -246,8 +246,8 @@ class ModalRunner(BaseRunner):
         tree, files = self.trial_tree(job)
         mismatch = differences(job.manifest, files)
         if mismatch:
-            return self.end(pending, "integrity_mismatch", "the archived files differ from the "
-                            f"manifest of {job.commit_sha[:10]}: {', '.join(mismatch[:5])}")
+            return self.end(pending, Status.INTEGRITY_MISMATCH, "the archived files differ from "
+                            f"the manifest of {job.commit_sha[:10]}: {', '.join(mismatch[:5])}")
         if self.self_scoring:   # it reads its data itself, from where the project keeps it
             tree = self.inputs.into_tar(tree)
         try:
@@ -274,11 +274,11 @@ class ModalRunner(BaseRunner):
         self.failed_starts += 1
         what = f"{type(exc).__name__}: {exc}"[:300]
         if self.failed_starts >= STARTS_IN_A_ROW:
-            self.end(p, "infra_error", "")     # releases its reservation, bills what it used
+            self.end(p, Status.INFRA_ERROR, "")     # releases its reservation, bills what it used
             raise InfraError(f"Modal did not take a job {self.failed_starts} times in a row "
                              f"({what}); stopping. Trials in flight stay open and resume on the "
                              "next `autolab run`; check the network and https://status.modal.com")
-        return self.end(p, "infra_error", f"could not start the job on Modal ({what}); the "
+        return self.end(p, Status.INFRA_ERROR, f"could not start the job on Modal ({what}); the "
                         "next submit starts the App again")
 
     def wait(self, handles: list, timeout: float | None = None) -> list[tuple[object, RunResult]]:
@@ -325,7 +325,7 @@ class ModalRunner(BaseRunner):
             # only attempts Modal lost and restarted run this long: stop before the cap
             p.call.cancel()
             p.seconds = self.worst_s
-            self.end(p, "infra_error", f"Modal restarted the input (preemption) past the "
+            self.end(p, Status.INFRA_ERROR, f"Modal restarted the input (preemption) past the "
                      f"{self.worst_s:g} container-seconds the job was held at; cancelled")
             return True
         except Exception as exc:
@@ -345,7 +345,7 @@ class ModalRunner(BaseRunner):
         if p.train is None:
             p.train = output
             if output.bad_output:       # the trial's own doing: never retried
-                self.end(p, "crash", f"the trial's output cannot go to the evaluation: "
+                self.end(p, Status.CRASH, f"the trial's output cannot go to the evaluation: "
                          f"{output.bad_output}"[:300])
                 return True
             failed = judge_train(output.trained, self.config.timeout_seconds,
@@ -362,13 +362,13 @@ class ModalRunner(BaseRunner):
                     self.config.timeout_seconds - output.trained.train_s, key,
                     lab_env=self.config.runner.command_env())
             except Exception as exc:    # the network between the stages, not the idea
-                self.end(p, "infra_error", f"could not start the evaluation on Modal "
+                self.end(p, Status.INFRA_ERROR, f"could not start the evaluation on Modal "
                          f"({type(exc).__name__}: {exc})"[:300])
                 return True
             p.stage_started = self.clock()
             return False
         if output.code == modal_app.BAD_ARTIFACT:
-            self.end(p, "crash", f"the trial's artifact cannot be unpacked for evaluation: "
+            self.end(p, Status.CRASH, f"the trial's artifact cannot be unpacked for evaluation: "
                      f"{output.log_tail}"[:300])
             return True
         judged = judge_eval(output.code, output.result, self.config.metric,
@@ -377,7 +377,7 @@ class ModalRunner(BaseRunner):
                  output.log_tail if judged.eval_log else None, output.eval_s)
         return True
 
-    def end(self, p: Pending, status: str, reason: str, metrics: dict | None = None,
+    def end(self, p: Pending, status: Status, reason: str, metrics: dict | None = None,
             log_tail: str | None = None, eval_s: float = 0.0) -> Pending:
         self.reserved.pop(id(p), None)
         self.spend.reserved.pop(id(p), None)
@@ -500,14 +500,14 @@ def listing(tree: bytes) -> list[tuple[str, int]]:
         return [(m.name, m.size) for m in tar.getmembers() if m.isfile()]
 
 
-def failure(exc: BaseException) -> tuple[str, str]:
+def failure(exc: BaseException) -> tuple[Status, str]:
     """A Modal failure as a design label: never blamed on the idea unless it is the idea's."""
     text = f"{type(exc).__name__}: {exc}"[:300]
     if isinstance(exc, modal.exception.FunctionTimeoutError):
-        return "timeout", f"the Modal function passed its hard timeout ({text})"
+        return Status.TIMEOUT, f"the Modal function passed its hard timeout ({text})"
     # Modal's wording for a container killed for memory is not a documented API: match widely
     if OOM.search(str(exc)) or re.search(r"\bOOM", str(exc), re.I):
-        return "oom", f"the container ran out of memory ({text})"
+        return Status.OOM, f"the container ran out of memory ({text})"
     if isinstance(exc, modal.exception.InternalFailure):
-        return "infra_error", f"Modal lost the input (preemption or a worker failure; {text})"
-    return "infra_error", f"Modal call failed ({text})"
+        return Status.INFRA_ERROR, f"Modal lost the input (preemption or a worker failure; {text})"
+    return Status.INFRA_ERROR, f"Modal call failed ({text})"

@@ -20,7 +20,7 @@ from autolab.gitops import Repo
 from autolab.ledger import Ledger
 from autolab.loop import Loop
 from autolab.progress import Progress
-from autolab.records import Proposal
+from autolab.records import Proposal, Status
 from autolab.runners.local import LocalRunner
 
 
@@ -124,7 +124,7 @@ def test_creates_that_landed_before_a_5xx_are_found_not_repeated(remote):
     forge.comment(trial, "report")
     assert len(fake.pulls()) == 1 and len(fake.comments_on(1)) == 1
     fake.fail("PATCH", r"/pulls/\d+$", 502)
-    forge.close(trial, "discard: worse")
+    forge.close(trial, Status.DISCARD, "discard: worse")
     assert fake.pulls()[0]["state"] == "closed"
 
 
