@@ -1,6 +1,7 @@
 """A lab whose truth is known: one change wins by 3σ but trains worse for the first half of
 the budget, one hurts, the rest do nothing. With the lab's default settings, pruning on, the
-whole loop must keep the winner, never prune it, and keep nothing that does nothing."""
+whole loop must keep the winner, never prune it, and keep what does nothing no more often
+than the rule's false-keep rate allows."""
 
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ def known_lab(root, monkeypatch):
 @pytest.mark.slow   # 16 trials of streamed training: about 80 s
 def test_known_truth_lab_keeps_the_crossing_winner_and_nothing_neutral(tmp_path, monkeypatch):
     lab = known_lab(tmp_path / "lab", monkeypatch)
-    autolab(lab, "run", "--trials", "16", timeout=300)   # one slot: the same order every run
+    # one slot; the sweep's order follows main's sha, which the baseline's scores row (its
+    # merge time) makes differ from run to run
+    autolab(lab, "run", "--trials", "16", timeout=300)
     rows = [r for r in Ledger(Repo(lab), lab / ".autolab").rows() if r.status != BASELINE]
     assert 0 < len(rows) <= 16
     # the sweep may find it alone or paired with a neutral change (a near-miss retried)
@@ -70,8 +73,12 @@ def test_known_truth_lab_keeps_the_crossing_winner_and_nothing_neutral(tmp_path,
     assert trick, [r.hypothesis for r in rows]
     assert all(r.status != "pruned" for r in trick), [(r.trial_id, r.reason) for r in trick]
     kept = [r for r in rows if r.status == "keep"]
-    # kept: the winner, and nothing neutral on its own
-    assert kept and all(r in trick for r in kept), [(r.trial_id, r.hypothesis) for r in rows]
+    assert [r for r in kept if r in trick], [(r.trial_id, r.hypothesis) for r in rows]
+    # a neutral change is kept at most 1% of the time (test_decide's simulation holds that
+    # rate); over a dozen neutral trials in a varying order, one such keep comes in up to one
+    # run in ten, two in under one in a hundred: two say the rule no longer holds its rate
+    neutral = [(r.trial_id, r.hypothesis, r.reason) for r in kept if r not in trick]
+    assert len(neutral) <= 1, neutral
     assert not [r for r in rows if "+BROKEN = True" in r.diff and r.status == "keep"]
     status = autolab(lab, "status").stdout
     assert "pruning" in status
