@@ -22,6 +22,7 @@ from rich.table import Column, Table
 
 from autolab import config as config_mod
 from autolab import dashboard, importer, registry, scores, workflows
+from autolab.assemble import make_loop
 from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.engine import Engine
@@ -29,8 +30,9 @@ from autolab.errors import AutolabError, LabError, LockedError, UserError
 from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import Ledger
-from autolab.loop import Loop, lab_noise, pruning, rule_from
+from autolab.loop import Loop, lab_noise, rule_from
 from autolab.progress import Progress
+from autolab.pruner import pruning
 from autolab.records import BASELINE, IMPORTED, Job
 from autolab.refs import TRIALS
 from autolab.spend import Spend
@@ -75,8 +77,8 @@ def build_loop(lab: Lab, forge: str, runner: str, agent: str, parallel: int) -> 
         progress.note(f"pruning: the {runner} runner runs every trial to its end")
     if lab.config.metric_from == "train_log":
         progress.note(self_scored(lab.config))
-    return Loop(lab, registry.forge(forge, lab), built, registry.agent(agent, lab, spend),
-                Ledger(repo, lab.home), progress)
+    return make_loop(lab, registry.forge(forge, lab), built, registry.agent(agent, lab, spend),
+                     Ledger(repo, lab.home), progress)
 
 
 def self_scored(config) -> str:

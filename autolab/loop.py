@@ -18,12 +18,12 @@ of a decided trial) and `override` (a person's keep or discard).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
-import pyarrow.compute as pc
-
-from autolab import admit, decide, errors, inputs, prune, refs, report, rows
+from autolab import admit, decide, errors, inputs, rows
 from autolab.agents.base import Agent, Context
 from autolab.backlog import SOURCE as IDEA_SOURCE
 from autolab.backlog import Backlog
@@ -57,7 +57,28 @@ from autolab.runners.base import Runner
 
 SEEDS_PER_TRIAL = 100   # trial n runs seeds n*100, n*100+1, ...: fresh, and reproducible
 HISTORY = 2000          # ledger rows an agent reads back; its lineage slice is separate
-PRUNE_WINDOW = 200      # the latest completed trials the prune rule learns from
+
+
+class Pruning(Protocol):
+    """Which prune rule a job runs under (autolab/pruner.py learns it from the ledger)."""
+
+    def for_seed(self, trial_number: int, k: int) -> tuple[PruneRule | None, PruneRule | None]:
+        """(the rule seed `k` runs under, the rule it runs without to audit it)."""
+
+    def audited(self, audit: PruneRule, first_curve, first_metric: float, kept: bool) -> dict:
+        """The ledger columns of a trial whose first seed ran unpruned to audit `audit`."""
+
+
+class Reporting(Protocol):
+    """What a verdict shows (autolab/report.py): the trial's comment and main's pages."""
+
+    def history(self, scores: list[ScoreRow]) -> list[LedgerRow]: ...
+
+    def comment(self, trial: Trial, row: LedgerRow, scores: list[ScoreRow],
+                history: Sequence[LedgerRow], rule: Rule | None) -> str: ...
+
+    def pages(self, history: list[LedgerRow]) -> Callable[[list[ScoreRow]], dict[str, bytes]]:
+        ...
 
 
 @dataclass
@@ -79,18 +100,17 @@ class Running:
 
 class Loop:
     def __init__(self, lab: Lab, forge: Forge, runner: Runner, agent: Agent, ledger: Ledger,
-                 progress: Progress):
+                 progress: Progress, pruner: Pruning, reporter: Reporting):
+        """Built by `assemble.make_loop`, which makes the pruner and the reporter."""
         self.lab, self.config = lab, lab.config
         self.forge, self.runner, self.agent, self.ledger = forge, runner, agent, ledger
-        self.progress = progress
+        self.progress, self.pruner, self.reporter = progress, pruner, reporter
         self.repo = Repo(lab.root)
         self.pending = Pending(lab.home, forge if isinstance(forge, VerdictsOnOrigin) else None,
                                progress.note)
         self.engine = Engine(runner, progress)
         self.running: dict[str, Running] = {}     # by trial id: what is in flight
         self.queue: list[Proposal] = []
-        self._prune: tuple[int, PruneRule | None, str] | None = None  # (rows, rule, why)
-        self._completed: dict[str, tuple[list, float] | None] = {}    # pruning()'s memo
         self.backlog = Backlog(lab.home)
         self.best_batch: Batch | None = None      # more seeds of the best, in flight
         self.awaiting_best: list[Running] = []    # trials judged again when they are back
@@ -313,10 +333,8 @@ class Loop:
         return next(k for k in range(1, len(held) + 2) if k not in held)
 
     def next_trial_id(self) -> str:
-        taken = [trial_number(trial_id) for trial_id in self.ledger.ids()]
-        taken += [trial_number(name) for name in refs.named_in_refs(self.repo)]
-        trial_id = f"t{max(taken, default=0) + 1:04d}"
-        return self.forge.reserve(trial_id)   # a forge other drivers share claims it first
+        """A fresh id, above every row's; the forge skips ids its refs or other drivers hold."""
+        return self.forge.reserve(max(map(trial_number, self.ledger.ids()), default=0))
 
     # execute -------------------------------------------------------------------
     def jobs(self, running: Running, ks) -> list[Job]:
@@ -324,11 +342,9 @@ class Loop:
                     running.eval_sha, running.seed(k), self.rule_for(running, k)) for k in ks]
 
     def rule_for(self, running: Running, k: int) -> PruneRule | None:
-        # only a first seed is ever pruned: confirming seeds are the promising ones
-        rule = self.prune_rule() if k == 0 else None
-        every = self.config.prune_audit_every
-        if rule is not None and every and running.number % every == 0:
-            running.audit, rule = rule, None   # this one runs whole; its curve checks the rule
+        rule, audit = self.pruner.for_seed(running.number, k)
+        if audit is not None:
+            running.audit = audit   # this one runs whole; its curve checks the rule
         return rule
 
     def execute(self, running: Running, ks) -> None:
@@ -336,19 +352,6 @@ class Loop:
         self.running[running.trial.trial_id] = running
         self.engine.start(Batch(tuple(self.jobs(running, ks)),
                                 done=lambda results: self.decide(running, results)))
-
-    def prune_rule(self) -> PruneRule | None:
-        """The pruning rule the lab has earned, rebuilt only when the ledger grew."""
-        if not self.config.prune:
-            return None
-        rows = len(self.ledger.ids())
-        if self._prune is None or self._prune[0] != rows:
-            made, why = pruning(self.config, self.ledger, self.forge.scores(), self._completed)
-            # the counts in parentheses change with every row; the state itself seldom does
-            if self._prune is None or self._prune[2].split(" (")[0] != why.split(" (")[0]:
-                self.progress.note(why)
-            self._prune = (rows, made, why)
-        return self._prune[1]
 
     # decide --------------------------------------------------------------------
     def decide(self, running: Running, results: list[RunResult]) -> None:
@@ -448,21 +451,16 @@ class Loop:
                       best_work=running.best_compute.work, compute_ratio=verdict.compute_ratio,
                       frozen_sha256=self.fingerprint(running.eval_sha))
         if running.audit is not None and Status(verdict.status).judged_on_metric():
-            row = replace(row, **self.audited(running, verdict))
+            first = running.results[0]
+            row = replace(row, **self.pruner.audited(running.audit, first.curve,
+                                                     rows.metric(self.config, first),
+                                                     verdict.status == Status.KEEP))
         action = {Status.KEEP: Action.MERGE, Status.HELD: Action.HOLD}.get(
             Status(verdict.status), Action.CLOSE)
         if action == Action.MERGE and "suspicious" in verdict.flags \
                 and self.config.hold_suspicious:
             row, action = replace(row, status=Status.HELD), Action.HOLD
         self.settle(trial, row, action)
-
-    def audited(self, running: Running, verdict: Verdict) -> dict:
-        """Would the rule have stopped this unpruned trial, and would that have been wrong?"""
-        first = running.results[0]
-        would = running.audit.replay(first.curve) if running.audit else ""
-        beat = self.config.better(rows.metric(self.config, first), self.forge.scores()[-1].metric)
-        return dict(audit=1, would_prune=would,
-                    prune_wrong=int(bool(would) and (verdict.status == Status.KEEP or beat > 0)))
 
     def settle(self, trial: Trial, row: LedgerRow, action: Action) -> None:
         """Write the verdict ahead, then carry it out."""
@@ -492,13 +490,13 @@ class Loop:
         """Report, then merge, hold or close; the row as it ends (a lost race: stale)."""
         scores = self.forge.scores()
         rule = self.rule() if scores else None
-        history = self.report_history(scores)
+        history = self.reporter.history(scores)
         if action == Action.MERGE:
             try:
-                self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
-                                                         rule))
+                self.forge.comment(trial, self.reporter.comment(trial, row, scores, history,
+                                                                rule))
                 self.forge.merge(trial, trial.commit_sha, rows.score_row(trial, row, scores),
-                                 pages=self.pages([*history, row]))
+                                 pages=self.reporter.pages([*history, row]))
             except StaleError as exc:
                 row = self.requeue_stale(trial, row, str(exc))
                 action = Action.CLOSE
@@ -506,8 +504,7 @@ class Loop:
                 row, action = replace(row, status=Status.DISCARD, reason=f"won, but {exc}"), \
                     Action.CLOSE
         if action != Action.MERGE:
-            self.forge.comment(trial, report.comment(self.lab, trial, row, scores, history,
-                                                     rule))
+            self.forge.comment(trial, self.reporter.comment(trial, row, scores, history, rule))
         if action == Action.CLOSE:
             self.forge.close(trial, Status(row.status), f"{row.status}: {row.reason}")
         return row
@@ -535,21 +532,6 @@ class Loop:
             self.forge.publish()
         except InfraError as exc:  # the row is safe on the local branch; the next push takes it
             self.progress.note(f"the ledger was not pushed: {exc}")
-
-    def report_history(self, scores: list[ScoreRow]) -> list[LedgerRow]:
-        """Every row's light columns, and the long ones (diff, curve) only for the frontier
-        and the baseline seeds, which are all that the comment and the pages show."""
-        full = self.ledger.by_id([s.trial_id for s in scores])
-        if scores:
-            full += self.ledger.starting_with(baseline_id(scores[0].commit_sha))
-        by_id = {r.trial_id: r for r in full}
-        # main's pages show this lab's own trials; imported history never reaches main
-        return [by_id.get(r.trial_id, r) for r in self.ledger.rows(columns=LIGHT)
-                if not r.imported]
-
-    def pages(self, history: list[LedgerRow]):
-        """reports/README.md and progress.svg, rendered in the merge from main's new scores."""
-        return lambda frontier: report.pages(self.config, frontier, history)
 
     # the baseline ----------------------------------------------------------------
     def fingerprint(self, commit: str) -> str:
@@ -649,7 +631,7 @@ class Loop:
                        metric=mean, metric_std=decide.spread(values), n_seeds=len(values),
                        delta=0.0, hypothesis="baseline", config_sha256=manifest.config_sha256,
                        evaluator_sha256=good[0].evaluator_sha256, merged_at=utc_now())
-        self.forge.set_baseline(main, row, pages=self.pages(self.report_history([row])))
+        self.forge.set_baseline(main, row, pages=self.reporter.pages(self.reporter.history([row])))
         self.progress.baseline_done(row)
 
 
@@ -663,33 +645,6 @@ def recorded_results(row: LedgerRow, trial: Trial, eval_sha: str,
                       evaluator_sha256=row.evaluator_sha256, data_sha256=row.data_sha256,
                       runner=row.runner, gpu=row.gpu)
             for i, (seed, value) in enumerate(zip(seeds, values, strict=False))]
-
-
-def pruning(config: Config, ledger: Ledger, scores: list[ScoreRow],
-            known: dict[str, tuple[list, float] | None]) -> tuple[PruneRule | None, str]:
-    """The prune rule this lab has earned from its ledger, and one line on why it is on or off.
-    `known` keeps each completed trial's (curve, first metric) across calls: rows never change,
-    and decoding every curve again for each new trial would cost more than the trial's rest."""
-    if not config.prune:
-        return None, "pruning is off (`prune = false`)"
-    audit = prune.Audit.of(ledger.rows(pc.field("audit") == 1, columns=LIGHT))
-    if audit.false_rate is not None and audit.false_rate > config.prune_max_false:
-        return None, (f"pruning turned itself off: {audit.line()}, above prune_max_false "
-                      f"{config.prune_max_false:.0%}")
-    done = ledger.table(["trial_id"], pc.field("status").isin(
-        [s.value for s in Status.where(Status.ran_to_verdict)]))
-    ids = done.column("trial_id").to_pylist()[-PRUNE_WINDOW:]
-    for r in ledger.by_id([i for i in ids if i not in known]):
-        known[r.trial_id] = ((json.loads(r.curve), r.seed_values[0])
-                             if r.seed_values and r.curve != "[]" else None)
-    completed = [c for c in (known.get(i) for i in ids) if c is not None]
-    if len(completed) < config.prune_min_trials:   # the rule needs them: skip the baseline read
-        return prune.rule(completed, [], config.budget_seconds, config.prune_warmup,
-                          config.prune_min_trials, config.direction == "minimize")
-    baseline = [json.loads(r.curve) for r in ledger.starting_with(
-        baseline_id(scores[0].commit_sha)) if r.status == BASELINE] if scores else []
-    return prune.rule(completed, baseline, config.budget_seconds, config.prune_warmup,
-                      config.prune_min_trials, config.direction == "minimize")
 
 
 def lab_noise(ledger: Ledger, accepted: set[str] | None = None) -> Noise:

@@ -7,6 +7,7 @@ ledger's; the rest live outside `refs/heads/`, so no branch list or checkout sho
 from __future__ import annotations
 
 from autolab.gitops import Repo
+from autolab.records import trial_number
 
 TRIAL_BRANCHES = "refs/heads/autolab/"   # autolab/<trial id>: an open trial's code, its PR's head
 LEDGER = "refs/heads/autolab/ledger"     # the Parquet ledger's own branch
@@ -21,8 +22,9 @@ def trial_branch(trial_id: str) -> str:
     return f"{TRIAL_BRANCHES}{trial_id}"
 
 
-def named_in_refs(repo: Repo) -> list[str]:
-    """The last part of every trial branch and kept trial ref: the ids trials took (and the
-    ledger branch's name, which is no trial id)."""
-    return [ref.rsplit("/", 1)[-1] for ref in repo.git.for_each_ref(
-        "--format=%(refname)", TRIAL_BRANCHES, TRIALS).split()]
+def first_free_id(repo: Repo, after: int) -> str:
+    """The trial id numbered after `after` (the highest the ledger holds) and after every
+    trial branch and kept trial ref in `repo`: an id no trial of this lab has taken."""
+    names = repo.git.for_each_ref("--format=%(refname)", TRIAL_BRANCHES, TRIALS).split()
+    taken = [trial_number(name.rsplit("/", 1)[-1]) for name in names]  # the ledger's is 0
+    return f"t{max([after, *taken]) + 1:04d}"

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 
 import jinja2
 
 from autolab import charts, decide, scores
 from autolab.config import Config, Lab
-from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow, Status, Trial
+from autolab.ledger import LIGHT, Ledger
+from autolab.records import BASELINE, FAILURES, LedgerRow, ScoreRow, Status, Trial, baseline_id
 from autolab.refs import TRIALS
 
 README = "reports/README.md"
@@ -179,3 +180,29 @@ def pages(config: Config, frontier: list[ScoreRow], history: list[LedgerRow]) ->
                     trials=len(trials), counts=sorted(counts.items()))
     chart = charts.progress(history, frontier, config.metric)
     return {README: readme.encode(), PROGRESS_SVG: svg(chart).encode()}
+
+
+class Reporter:
+    """What a verdict shows, read from the ledger: the trial's bot comment and main's pages."""
+
+    def __init__(self, lab: Lab, ledger: Ledger):
+        self.lab, self.ledger = lab, ledger
+
+    def history(self, scores: list[ScoreRow]) -> list[LedgerRow]:
+        """Every row's light columns, and the long ones (diff, curve) only for the frontier
+        and the baseline seeds, which are all that the comment and the pages show."""
+        full = self.ledger.by_id([s.trial_id for s in scores])
+        if scores:
+            full += self.ledger.starting_with(baseline_id(scores[0].commit_sha))
+        by_id = {r.trial_id: r for r in full}
+        # main's pages show this lab's own trials; imported history never reaches main
+        return [by_id.get(r.trial_id, r) for r in self.ledger.rows(columns=LIGHT)
+                if not r.imported]
+
+    def comment(self, trial: Trial, row: LedgerRow, scores: list[ScoreRow],
+                history: Sequence[LedgerRow], rule: decide.Rule | None) -> str:
+        return comment(self.lab, trial, row, scores, history, rule)
+
+    def pages(self, history: list[LedgerRow]) -> Callable[[list[ScoreRow]], dict[str, bytes]]:
+        """reports/README.md and progress.svg, rendered in the merge from main's new scores."""
+        return lambda frontier: pages(self.lab.config, frontier, history)

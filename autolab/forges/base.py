@@ -32,8 +32,9 @@ class Forge(Protocol):
         """reports/scores.csv on main from its latest baseline on: that baseline first, the
         current best last (rows before a re-baseline are history, `scores.current`)."""
 
-    def reserve(self, trial_id: str) -> str:
-        """`trial_id`, or the next free one when another driver of this lab holds it."""
+    def reserve(self, after: int) -> str:
+        """A trial id numbered above `after` (the highest the ledger holds) that no trial of
+        this lab, and no other driver of it, has taken; claimed for the caller."""
 
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial: ...
 

@@ -58,7 +58,7 @@ from autolab.forges.base import (
 from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
 from autolab.records import Proposal, ScoreRow, Status, Trial
-from autolab.refs import IDS, LEDGER, PENDING, TRIALS
+from autolab.refs import IDS, LEDGER, PENDING, TRIALS, first_free_id
 
 # PyGithub logs every retried request to stderr at INFO; what still fails after the retries
 # is one line of ours, so only its warnings pass
@@ -309,7 +309,7 @@ class GitHubForge(BaseForge):
     def trial(self, url: str, branch: str, head: str, proposal: dict) -> Trial:
         if not self.repo.rev(head):
             self.fetch(f"+refs/heads/{branch}:{REMOTE}{branch}")
-        self.repo.git.update_ref(f"refs/heads/{branch}", head)  # next_trial_id skips its id
+        self.repo.git.update_ref(f"refs/heads/{branch}", head)  # reserve() skips its id
         manifest = manifest_at(self.repo, head, watched(self.lab.config))
         if "diff" not in proposal:  # the body keeps no diff: the branch is the change
             proposal = {**proposal, "diff": self.repo.git.diff(
@@ -338,10 +338,12 @@ class GitHubForge(BaseForge):
         raise InfraError(f"{MAX_ID_SKIPS} trial ids in a row were taken on origin; is another "
                          f"run opening trials in a loop?")
 
-    def reserve(self, trial_id: str) -> str:
-        """The first id from `trial_id` on that no other driver of this lab holds, claimed by
-        creating refs/autolab/ids/<id> on origin, which only one push can do. Every ledger
-        row takes its id from here, so rows of two drivers never share one."""
+    def reserve(self, after: int) -> str:
+        """The first id above `after` and this clone's trial refs that no other driver of
+        this lab holds, claimed by creating refs/autolab/ids/<id> on origin, which only one
+        push can do. Every ledger row takes its id from here, so rows of two drivers never
+        share one."""
+        trial_id = first_free_id(self.repo, after)
         # a commit of this driver's own: were two claims pushing the same sha, git would call
         # the second "up to date" and never check that the ref had to be absent
         main = self.main_sha()

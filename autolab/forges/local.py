@@ -21,7 +21,7 @@ from autolab.forges.base import REPORT_MARKER, BaseForge, Pages, main_commit, pr
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
 from autolab.records import Manifest, Proposal, ScoreRow, Status, Trial, utc_now
-from autolab.refs import TRIAL_BRANCHES, TRIALS, trial_branch
+from autolab.refs import TRIAL_BRANCHES, TRIALS, first_free_id, trial_branch
 
 
 def trial_from_record(record: dict) -> Trial:
@@ -85,8 +85,8 @@ class LocalForge(BaseForge):
             self._save(self._record(trial_id, proposal, commit))
 
     # writing ---------------------------------------------------------------
-    def reserve(self, trial_id: str) -> str:
-        return trial_id   # one driver per lab here: the run lock sees to it
+    def reserve(self, after: int) -> str:
+        return first_free_id(self.repo, after)   # one driver per lab here: the run lock
 
     def open_trial(self, trial_id: str, proposal: Proposal) -> Trial:
         ref = trial_branch(trial_id)

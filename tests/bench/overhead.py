@@ -31,6 +31,8 @@ from autolab.gitops import Repo  # noqa: E402
 from autolab.ledger import Ledger  # noqa: E402
 from autolab.loop import Loop  # noqa: E402
 from autolab.progress import Progress  # noqa: E402
+from autolab.pruner import Pruner  # noqa: E402
+from autolab.report import Reporter  # noqa: E402
 from autolab.runners.local import LocalRunner  # noqa: E402
 
 
@@ -60,9 +62,12 @@ def measure(trials: int, parallel: int, sandbox: str) -> tuple[list[float], list
         lab = dataclasses.replace(lab, config=dataclasses.replace(lab.config,
                                                                   runner=runner_config))
         runner = LocalRunner(lab, parallel=parallel)
-        ledger = Ledger(Repo(root), lab.home)
-        loop = TimedLoop(lab, LocalForge(lab), runner, SweepAgent(), ledger,
-                         Progress(Console(quiet=True), lab.config.metric))
+        ledger, forge = Ledger(Repo(root), lab.home), LocalForge(lab)
+        progress = Progress(Console(quiet=True), lab.config.metric)
+        # the parts assemble.make_loop gives a Loop, given to the timed subclass
+        loop = TimedLoop(lab, forge, runner, SweepAgent(), ledger, progress,
+                         pruner=Pruner(lab.config, ledger, forge.scores, progress.note),
+                         reporter=Reporter(lab, ledger))
         loop.ensure_baseline(parallel)
         t0 = time.perf_counter()
         loop.run(trials, parallel)

@@ -30,10 +30,10 @@ from rich.console import Console  # noqa: E402
 
 from autolab import config  # noqa: E402
 from autolab.agents.sweep import SweepAgent  # noqa: E402
+from autolab.assemble import make_loop  # noqa: E402
 from autolab.forges.local import LocalForge  # noqa: E402
 from autolab.gitops import Repo  # noqa: E402
 from autolab.ledger import Ledger  # noqa: E402
-from autolab.loop import Loop  # noqa: E402
 from autolab.progress import Progress  # noqa: E402
 from autolab.runners.local import LocalRunner  # noqa: E402
 
@@ -55,8 +55,8 @@ def measure(parallel: int, trials: int, seconds: float) -> tuple[float, float]:
         root = lab_with_knobs(Path(tmp) / "lab", seconds)
         lab = config.load(root)
         runner = LocalRunner(lab, parallel=parallel)
-        loop = Loop(lab, LocalForge(lab), runner, SweepAgent(), Ledger(Repo(root), lab.home),
-                    Progress(Console(quiet=True), lab.config.metric))
+        loop = make_loop(lab, LocalForge(lab), runner, SweepAgent(), Ledger(Repo(root), lab.home),
+                         Progress(Console(quiet=True), lab.config.metric))
         loop.ensure_baseline(parallel)
         t0 = time.perf_counter()
         loop.run(trials, parallel)

@@ -13,10 +13,10 @@ from test_kill_phases import check_consistent, with_user_work
 from autolab import config
 from autolab.agents.base import unified_diff
 from autolab.agents.scripted import ScriptedAgent
+from autolab.assemble import make_loop
 from autolab.forges.local import LocalForge
 from autolab.gitops import Repo
 from autolab.ledger import Ledger
-from autolab.loop import Loop
 from autolab.progress import Progress
 from autolab.records import Proposal
 from autolab.runners.local import LocalRunner
@@ -71,8 +71,8 @@ def test_each_failure_is_labelled_and_the_run_goes_on(lab):
                                   "train/train.py", old, old.replace("LR = 0.04", "LR = 0.01")),
                               parent_sha="", source="human"))
     runner = LocalRunner(cfg, parallel=2)
-    loop = Loop(cfg, LocalForge(cfg), runner, ScriptedAgent(proposals),
-                Ledger(Repo(lab), cfg.home), Progress(Console(quiet=True), "score"))
+    loop = make_loop(cfg, LocalForge(cfg), runner, ScriptedAgent(proposals),
+                     Ledger(Repo(lab), cfg.home), Progress(Console(quiet=True), "score"))
     try:
         loop.run(len(proposals), 2)
     finally:

@@ -27,6 +27,7 @@ from autolab.agents.claude import (
     ClaudeAgent,
     price,
 )
+from autolab.assemble import make_loop
 from autolab.backlog import Backlog
 from autolab.forges.local import LocalForge
 from autolab.gitops import Repo
@@ -89,16 +90,16 @@ def cost(usage: dict, calls: int = 1) -> float:
                     + usage["output_tokens"] * per_out) / 1e6
 
 
-def make_loop(root: Path, api: ScriptedAPI, log: io.StringIO | None = None) -> Loop:
+def claude_loop(root: Path, api: ScriptedAPI, log: io.StringIO | None = None) -> Loop:
     lab = config.load(root)
     progress = Progress(Console(file=log or io.StringIO(), width=200), lab.config.metric)
     spend = Spend(lab.config.budget.max_usd, say=progress.note)     # as cli.build_loop does
-    return Loop(lab, LocalForge(lab), LocalRunner(lab, parallel=1), api.agent(spend),
-                Ledger(Repo(root), lab.home), progress)
+    return make_loop(lab, LocalForge(lab), LocalRunner(lab, parallel=1), api.agent(spend),
+                     Ledger(Repo(root), lab.home), progress)
 
 
 def run(root: Path, api: ScriptedAPI, trials: int, idea: str = "", log=None) -> dict:
-    loop = make_loop(root, api, log)
+    loop = claude_loop(root, api, log)
     try:
         loop.run(trials, 1, idea)
     finally:
@@ -241,7 +242,7 @@ def test_a_configured_price_overrides_the_table(lab):
 
 def test_a_role_receives_its_lineage_slice(lab):
     api = ScriptedAPI(answer())
-    loop = make_loop(lab, api)
+    loop = claude_loop(lab, api)
     main = git(lab, "rev-parse", "main")
     for row in (
         LedgerRow(trial_id="t0001", status="keep", role="schedule", parent_sha=main,
@@ -303,7 +304,7 @@ def test_a_repeated_idea_is_asked_again_once(lab):
                       answer(hypothesis="Halve WIDTH to 2.", replacements=[
                           {"path": "train/train.py", "search": "WIDTH = 4",
                            "replace": "WIDTH = 2"}]))
-    loop = make_loop(lab, api)
+    loop = claude_loop(lab, api)
     loop.ledger.append(LedgerRow(trial_id="t0001", status="discard", role="optimizer",
                                  parent_sha=main, diff="-x\n+y\n",
                                  hypothesis="Lower LR to 0.01 to lower the score"))

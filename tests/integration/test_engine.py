@@ -14,6 +14,7 @@ from rich.console import Console
 
 from autolab import config
 from autolab.agents.sweep import SweepAgent
+from autolab.assemble import make_loop
 from autolab.engine import Batch, Engine
 from autolab.errors import InfraError
 from autolab.forges.local import LocalForge
@@ -54,8 +55,8 @@ class LosingRunner(BaseRunner):
 
 def loop_for(lab_root, runner) -> Loop:
     loaded = config.load(lab_root)
-    return Loop(loaded, LocalForge(loaded), runner, SweepAgent(),
-                Ledger(Repo(lab_root), loaded.home), Progress(Console(quiet=True), "score"))
+    return make_loop(loaded, LocalForge(loaded), runner, SweepAgent(),
+                     Ledger(Repo(lab_root), loaded.home), Progress(Console(quiet=True), "score"))
 
 
 def test_a_baseline_seed_lost_once_is_retried_and_the_baseline_completes(lab):

@@ -20,11 +20,11 @@ from rich.console import Console
 from autolab import config, scores
 from autolab.agents.base import unified_diff
 from autolab.agents.sweep import SweepAgent
+from autolab.assemble import make_loop
 from autolab.forges.base import REPORT_MARKER
 from autolab.forges.github import GitHubForge
 from autolab.gitops import Repo
 from autolab.ledger import Ledger
-from autolab.loop import Loop
 from autolab.progress import Progress
 from autolab.records import BASELINE, Proposal
 from autolab.runners.base import BaseRunner
@@ -148,8 +148,8 @@ def test_merge_race_never_merges_an_unevaluated_state(github, tmp_path):
         def close(self):
             runner.close()
 
-    loop = Loop(lab, forge, RacingRunner(), SweepAgent(), Ledger(Repo(clone), lab.home),
-                Progress(Console(quiet=True), lab.config.metric))
+    loop = make_loop(lab, forge, RacingRunner(), SweepAgent(), Ledger(Repo(clone), lab.home),
+                     Progress(Console(quiet=True), lab.config.metric))
     loop.ensure_baseline(1)
     try:
         loop.run(2, 1, idea="LR=0.01")

@@ -19,10 +19,10 @@ from rich.console import Console
 
 from autolab import config, scores
 from autolab.agents.sweep import SweepAgent
+from autolab.assemble import make_loop
 from autolab.forges.github import GitHubForge
 from autolab.gitops import Repo
 from autolab.ledger import Ledger
-from autolab.loop import Loop
 from autolab.progress import Progress
 from autolab.records import BASELINE
 from autolab.runners.local import LocalRunner
@@ -127,8 +127,8 @@ def test_main_moving_between_evaluation_and_merge_is_stale_and_rerun(protected, 
 
     lab = config.load(clone)
     runner = LocalRunner(lab, parallel=1)
-    loop = Loop(lab, GitHubForge(lab), runner, SweepAgent(), Ledger(Repo(clone), lab.home),
-                Progress(Console(quiet=True), lab.config.metric))
+    loop = make_loop(lab, GitHubForge(lab), runner, SweepAgent(), Ledger(Repo(clone), lab.home),
+                     Progress(Console(quiet=True), lab.config.metric))
     try:
         loop.ensure_baseline(1)
         fake.before_merge = someone_else_merges

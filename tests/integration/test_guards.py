@@ -10,11 +10,11 @@ from rich.console import Console
 from autolab import config
 from autolab.agents.base import unified_diff
 from autolab.agents.scripted import ScriptedAgent
+from autolab.assemble import make_loop
 from autolab.forges.local import LocalForge
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import Ledger
-from autolab.loop import Loop
 from autolab.progress import Progress
 from autolab.records import BASELINE, Job, Proposal
 from autolab.runners.local import LocalRunner
@@ -29,8 +29,8 @@ def run_loop(root: Path, proposals: list[Proposal], trials: int | None = None):
     lab = config.load(root)
     runner = LocalRunner(lab, parallel=1)
     ledger = Ledger(Repo(root), lab.home)
-    loop = Loop(lab, LocalForge(lab), runner, ScriptedAgent(proposals), ledger,
-                Progress(Console(quiet=True), lab.config.metric))
+    loop = make_loop(lab, LocalForge(lab), runner, ScriptedAgent(proposals), ledger,
+                     Progress(Console(quiet=True), lab.config.metric))
     try:
         loop.run(trials or len(proposals), 1)
     finally:

@@ -23,13 +23,13 @@ from rich.console import Console
 
 from autolab import config
 from autolab.agents.sweep import SweepAgent
+from autolab.assemble import make_loop
 from autolab.cli import cli
 from autolab.errors import InfraError, MainError
 from autolab.forges.local import LocalForge
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import Ledger
-from autolab.loop import Loop
 from autolab.progress import Progress
 from autolab.records import Job
 from autolab.runners import modal_app
@@ -245,8 +245,8 @@ def test_loop_stops_starting_trials_at_the_cap(tmp_path):
     cloud = Cloud(lab, tmp_path / "volume", seconds=200.0)
     runner = ModalRunner(lab, app=cloud.app)
     out = io.StringIO()
-    loop = Loop(lab, LocalForge(lab), runner, SweepAgent(), Ledger(Repo(lab.root), lab.home),
-                Progress(Console(file=out, width=300), lab.config.metric))
+    loop = make_loop(lab, LocalForge(lab), runner, SweepAgent(), Ledger(Repo(lab.root), lab.home),
+                     Progress(Console(file=out, width=300), lab.config.metric))
     loop.run(trials=10, parallel=1)
     text = out.getvalue()
     assert "budget: 3 more job(s) could pass max_usd=5000" in text, text
@@ -283,8 +283,8 @@ def test_a_promising_trial_the_budget_cannot_confirm_is_held_for_a_person(tmp_pa
     # the baseline's 3 seeds, then room for one trial as estimated: 1 + confirm_seeds jobs
     runner = CostlyTrialsRunner(lab, cap=3 + 1 + lab.config.confirm_seeds)
     out = io.StringIO()
-    loop = Loop(lab, LocalForge(lab), runner, SweepAgent(), Ledger(Repo(lab.root), lab.home),
-                Progress(Console(file=out, width=300), lab.config.metric))
+    loop = make_loop(lab, LocalForge(lab), runner, SweepAgent(), Ledger(Repo(lab.root), lab.home),
+                     Progress(Console(file=out, width=300), lab.config.metric))
     loop.run(trials=3, parallel=1, idea="LR=0.01")   # the toy lab's LR is far from its best
     text = out.getvalue()
     [trial] = [r for r in loop.ledger.rows() if r.trial_id.startswith("t")]
@@ -312,15 +312,15 @@ def test_one_counter_stops_the_run_when_agent_and_runner_together_reach_the_cap(
     lab = spy_lab(tmp_path / "lab", runner=prices, budget={"max_usd": 3 * worst + margin})
     cloud = Cloud(lab, tmp_path / "volume", seconds=10.0)    # each job: 20 s, $0.005
     ledger = Ledger(Repo(lab.root), lab.home)
-    Loop(lab, LocalForge(lab), ModalRunner(lab, app=cloud.app), SweepAgent(), ledger,
-         Progress(Console(file=io.StringIO()))).ensure_baseline(1)    # an earlier run's
+    make_loop(lab, LocalForge(lab), ModalRunner(lab, app=cloud.app), SweepAgent(), ledger,
+              Progress(Console(file=io.StringIO()))).ensure_baseline(1)    # an earlier run's
     out = io.StringIO()
     progress = Progress(Console(file=out, width=400), lab.config.metric)
     spend = Spend(lab.config.budget.max_usd, say=progress.note)     # as cli.build_loop makes
     api = ScriptedAPI(answer(), answer(hypothesis="never asked"))
     runner = ModalRunner(lab, app=cloud.app, spend=spend)
     assert runner.prepare_usd() == pytest.approx(3900 * 20 * 0.001 / 3600)
-    Loop(lab, LocalForge(lab), runner, api.agent(spend), ledger, progress).run(3, 1)
+    make_loop(lab, LocalForge(lab), runner, api.agent(spend), ledger, progress).run(3, 1)
     assert runner.usd(runner.worst_s) == pytest.approx(worst)
     assert spend.agent_usd == pytest.approx(cost(USAGE)) and len(api.requests) == 1
     # the first trial fit with the preparation held; the second not, with the agent's call
@@ -383,8 +383,8 @@ def test_an_unreachable_modal_stops_the_run_and_its_trial_resumes(tmp_path):
 
     def loop(app, out):
         runner = ModalRunner(lab, app=dataclasses.replace(cloud.app, app=app))
-        return Loop(lab, LocalForge(lab), runner, SweepAgent(), ledger,
-                    Progress(Console(file=out, width=300), lab.config.metric))
+        return make_loop(lab, LocalForge(lab), runner, SweepAgent(), ledger,
+                         Progress(Console(file=out, width=300), lab.config.metric))
 
     loop(FlakyApp(fails=0), io.StringIO()).ensure_baseline(1)
     out, down = io.StringIO(), FlakyApp(fails=2)
@@ -407,8 +407,8 @@ def test_an_unreachable_modal_at_the_baseline_records_no_seed(tmp_path):
 
     def loop(app):
         runner = ModalRunner(lab, app=dataclasses.replace(cloud.app, app=app))
-        return Loop(lab, LocalForge(lab), runner, SweepAgent(), ledger,
-                    Progress(Console(file=io.StringIO()), lab.config.metric))
+        return make_loop(lab, LocalForge(lab), runner, SweepAgent(), ledger,
+                         Progress(Console(file=io.StringIO()), lab.config.metric))
 
     with pytest.raises(InfraError, match="2 times in a row"):
         loop(FlakyApp(fails=2)).ensure_baseline(1)

@@ -8,13 +8,13 @@ from rich.console import Console
 
 from autolab import config
 from autolab.agents.sweep import SweepAgent
+from autolab.assemble import make_loop
 from autolab.backlog import Backlog
 from autolab.cli import cli
 from autolab.errors import UserError
 from autolab.forges.local import LocalForge
 from autolab.gitops import Repo
 from autolab.ledger import Ledger
-from autolab.loop import Loop
 from autolab.progress import Progress
 from autolab.records import LedgerRow
 from autolab.runners.local import LocalRunner
@@ -72,8 +72,8 @@ def test_the_sweep_draws_only_name_value_ideas_and_refuses_unknown_names(lab):
     for text in ("try rotary embeddings", "NOPE=3", "WIDTH=8"):
         backlog.add(text)
     loaded = config.load(lab)
-    loop = Loop(loaded, LocalForge(loaded), LocalRunner(loaded, parallel=1), SweepAgent(),
-                Ledger(Repo(lab), home), Progress(Console(quiet=True), "score"))
+    loop = make_loop(loaded, LocalForge(loaded), LocalRunner(loaded, parallel=1), SweepAgent(),
+                     Ledger(Repo(lab), home), Progress(Console(quiet=True), "score"))
     try:
         loop.run(2, 1)
     finally:

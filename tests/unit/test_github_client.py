@@ -13,12 +13,12 @@ from rich.console import Console
 from autolab import config
 from autolab.agents.base import unified_diff
 from autolab.agents.scripted import ScriptedAgent
+from autolab.assemble import make_loop
 from autolab.errors import InfraError, UserError
 from autolab.forges import github as gh_forge
 from autolab.forges.github import GitHubForge, client, repo_slug
 from autolab.gitops import Repo
 from autolab.ledger import Ledger
-from autolab.loop import Loop
 from autolab.progress import Progress
 from autolab.records import Proposal, Status
 from autolab.runners.local import LocalRunner
@@ -97,8 +97,8 @@ def test_the_loop_labels_a_forge_failure_infra_error_not_the_idea(remote):
     forge = forge_for(lab, fake, retries=1)
     runner = LocalRunner(lab, parallel=1)
     ledger = Ledger(Repo(lab.root), lab.home)
-    loop = Loop(lab, forge, runner, ScriptedAgent([a_proposal(lab)]), ledger,
-                Progress(Console(quiet=True), lab.config.metric))
+    loop = make_loop(lab, forge, runner, ScriptedAgent([a_proposal(lab)]), ledger,
+                     Progress(Console(quiet=True), lab.config.metric))
     try:
         loop.ensure_baseline(1)
         fake.fail("POST", r"/pulls$", 503, times=10)
