@@ -15,7 +15,8 @@ from autolab.agents.base import unified_diff
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
 from autolab.records import Job
-from autolab.runners.local import LocalRunner, clean_env
+from autolab.runners.contract import clean_env
+from autolab.runners.local import LocalRunner
 
 WRITE_MODEL = ("import json, os\n"
                "open(os.path.join(os.environ['AUTOLAB_OUT'], 'model.json'), 'w')"
