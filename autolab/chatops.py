@@ -27,7 +27,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from autolab.errors import UserError
-from autolab.forges.github import api_call, created
+from autolab.github_api import api_call, created
 
 MAX_IDEA = 500
 MAX_RERUN = 10

@@ -25,7 +25,8 @@ from github import GithubException
 
 from autolab.chatops import Actions, Request, answer, parse
 from autolab.errors import InfraError, StaleError, UserError
-from autolab.forges.github import GitHubForge, auth_env, client, repo_slug, settings
+from autolab.forges.github import GitHubForge
+from autolab.github_api import auth_env, client, repo_slug, settings
 from autolab.gitops import Repo
 from autolab.refs import COMMANDS
 

@@ -39,14 +39,8 @@ from autolab.integrity import evaluator_files
 try:  # a lab without the github extra still gets the local checks
     from github import GithubException
 
-    from autolab.forges.github import (
-        ACTIONS_PRS,
-        PUSHABLE_RULES,
-        STATUS_CONTEXT,
-        client,
-        repo_slug,
-        settings,
-    )
+    from autolab.forges.github import PUSHABLE_RULES, STATUS_CONTEXT
+    from autolab.github_api import ACTIONS_PRS, client, repo_slug, settings
     GITHUB = True
 except ImportError:
     GITHUB = False

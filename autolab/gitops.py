@@ -168,6 +168,9 @@ class Repo:
         except git.GitCommandError:
             raise StaleError(f"{ref} moved (expected {old or 'nothing'})") from None
 
+    def is_ancestor(self, a: str, b: str) -> bool:
+        return self.repo.is_ancestor(self.repo.commit(a), self.repo.commit(b))
+
     def delete_ref(self, ref: str) -> None:
         if self.rev(ref):
             self.git.update_ref("-d", ref)

@@ -302,6 +302,22 @@ class Ledger:
                                ids)
 
 
+def take_in(repo: Repo, theirs: str | None) -> None:
+    """Bring another copy's ledger (origin's head `theirs`) into the local branch, both sides
+    keeping every row: a fast-forward, or a commit of the union of both trees."""
+    ours = repo.rev(LEDGER)
+    if not theirs or theirs == ours or (ours and repo.is_ancestor(theirs, ours)):
+        return
+    if not ours or repo.is_ancestor(ours, theirs):
+        repo.swap_ref(LEDGER, theirs, ours)
+        return
+    have = {path for _m, _sha, path in repo.files(theirs)}
+    mine = {path: repo.blob(sha) for _m, sha, path in repo.files(ours)
+            if path not in have}  # one file per trial: a union never conflicts
+    union = repo.commit_files(theirs, mine, "ledger: union of two runs", [ours, theirs])
+    repo.swap_ref(LEDGER, union, ours)
+
+
 def _table(rows: list[LedgerRow]) -> pa.Table:
     return pa.Table.from_pylist([r.as_dict() for r in rows], schema=SCHEMA)
 

@@ -122,6 +122,8 @@ class Loop:
     def run(self, trials: int, parallel: int, idea: str = "") -> None:
         """Up to `trials` trials, `parallel` jobs at a time; the baseline first if main has
         none, interrupted trials resumed, queued proposals before the agent's own."""
+        for text, address in self.forge.ideas():   # each joins once, by its address
+            self.backlog.add(text, origin=address)
         self.finish_pending()
         self.ensure_baseline(parallel)
         resumed = [t for t in self.forge.open_trials() if not self.ledger.has(t.trial_id)

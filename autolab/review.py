@@ -23,7 +23,8 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 
 from autolab.errors import UserError
-from autolab.forges.github import LABEL, GitHubForge, api_call
+from autolab.forges.github import LABEL, GitHubForge
+from autolab.github_api import api_call
 from autolab.ledger import Ledger
 from autolab.loop import Loop
 from autolab.records import LedgerRow, Proposal, Status, Trial

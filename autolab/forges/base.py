@@ -62,10 +62,15 @@ class Forge(Protocol):
     def publish(self) -> None:
         """Make the ledger branch durable where the forge lives (after each ledger append)."""
 
+    def ideas(self) -> list[tuple[str, str]]:
+        """(text, address) of each idea people filed on the forge for the backlog; a run
+        queues them when it starts."""
+
 
 # what registry.check asks of a forge class: (methods, class attributes)
 FORGE_MEMBERS = (("from_lab", "main_sha", "scores", "reserve", "open_trial", "successor",
-                  "open_trials", "comment", "set_baseline", "merge", "close", "publish"),
+                  "open_trials", "comment", "set_baseline", "merge", "close", "publish",
+                  "ideas"),
                  ("name", "Settings"))
 
 

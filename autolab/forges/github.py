@@ -24,26 +24,17 @@ Its place in the whole: ARCHITECTURE.md, "Contracts".
 
 from __future__ import annotations
 
-import base64
 import json
-import logging
 import os
 import re
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import asdict, replace
-from typing import TypeVar
-from urllib.parse import urlparse
 
 import git
-import github
-import requests
-from github import Auth, BadCredentialsException, Github, GithubException, GithubRetry
+from github import Github, GithubException
 
 from autolab import scores
-from autolab.backlog import Backlog
 from autolab.config import Lab
 from autolab.errors import InfraError, LabError, RefusedError, StaleError, UserError
 from autolab.forges.base import (
@@ -55,14 +46,19 @@ from autolab.forges.base import (
     pr_body,
     scores_files,
 )
+from autolab.github_api import (
+    api_call,
+    auth_env,
+    client,
+    created,
+    repo_slug,
+    settings,
+)
 from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
+from autolab.ledger import take_in
 from autolab.records import Proposal, ScoreRow, Status, Trial
 from autolab.refs import IDS, LEDGER, PENDING, TRIALS, first_free_id
-
-# PyGithub logs every retried request to stderr at INFO; what still fails after the retries
-# is one line of ours, so only its warnings pass
-github.set_log_level(logging.WARNING)
 
 LABEL = "autolab"
 IDEA_LABEL = "autolab-idea"
@@ -80,33 +76,10 @@ MAX_POLL_S = 60.0
 PASSED = {"success", "neutral", "skipped"}      # check conclusions a required check accepts
 FAILED = {"failure", "error", "cancelled", "timed_out", "action_required", "startup_failure",
           "stale"}
-NO_ACTIONS_PRS = "not permitted to create or approve pull requests"  # GitHub's 403 says this
-ACTIONS_PRS = ("GitHub Actions may not create pull requests in this repository, so no trial "
-               "can open its PR: turn on Settings → Actions → General → Workflow permissions → "
-               "\"Allow GitHub Actions to create and approve pull requests\" (in an "
-               "organisation, allow it there first), or run `autolab doctor --fix`")
 VERDICT = "verdict.json"
-MAX_ID_SKIPS = 50
+MAX_ID_SKIPS = 50        # trial ids taken by other drivers that one open may step over
 MAX_TITLE = 256             # GitHub's limits on a PR; past them it answers 422
 MAX_TEXT = 8000             # of a hypothesis or rationale in a PR body (65,536 in all)
-CREATE_ATTEMPTS = 3         # tries of a create that answered 5xx, each after a look
-T = TypeVar("T")   # trial ids taken by other drivers that one open may step over
-# GitHub asks integrations to space their writes; tests against a local server set 0
-WRITE_INTERVAL = float(os.environ.get("AUTOLAB_GITHUB_WRITE_INTERVAL", "1.0"))
-
-
-def settings() -> tuple[str, str]:
-    """(API base URL, token) from the environment GitHub Actions provides. AUTOLAB_TOKEN (an
-    App installation or personal token) comes first: unlike the job's GITHUB_TOKEN, what it
-    pushes and opens starts workflows, so other checks `main` requires can run on a PR."""
-    token = (os.environ.get("AUTOLAB_TOKEN") or os.environ.get("GITHUB_TOKEN")
-             or os.environ.get("GH_TOKEN"))
-    if not token:
-        raise UserError("the github forge needs a token: set AUTOLAB_TOKEN or GITHUB_TOKEN "
-                        "(in Actions: `env: GITHUB_TOKEN: ${{ github.token }}`)")
-    api = (os.environ.get("AUTOLAB_GITHUB_API") or os.environ.get("GITHUB_API_URL")
-           or "https://api.github.com")
-    return api.rstrip("/"), token
 
 
 def poll_s() -> float:
@@ -117,54 +90,6 @@ def poll_s() -> float:
 def checks_timeout_s() -> float:
     """How long a merge waits for the other checks `main` requires (default 30 minutes)."""
     return float(os.environ.get("AUTOLAB_CHECKS_TIMEOUT_S", "1800"))
-
-
-def repo_slug(origin_url: str) -> str:
-    """owner/name from GITHUB_REPOSITORY, else from an ssh or https `origin` URL."""
-    slug = os.environ.get("GITHUB_REPOSITORY", "")
-    if not slug:
-        match = re.search(r"(?:^[^/]+@[^:]+:|://[^/]+/)([^/]+/[^/]+?)(?:\.git)?/?$", origin_url)
-        slug = match.group(1) if match else ""
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", slug):
-        raise UserError(f"cannot tell the GitHub repository from origin {origin_url!r}; set "
-                        f"GITHUB_REPOSITORY=owner/name")
-    return slug
-
-
-class SafeRetry(GithubRetry):
-    """GithubRetry made safe for writes. Idempotent requests (reads, PATCH edits, PUT, DELETE)
-    are retried on 5xx; a POST only on a rate limit (403/429), when GitHub did not carry it
-    out, never on a 5xx or a lost answer, after which it may have landed: the forge's creates
-    look for what the last try made before they try again (`created`)."""
-
-    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if method == "POST" and status_code in (403, 429):
-            method = "GET"  # refused before it was carried out: as safe as a read
-        return super().is_retry(method, status_code, has_retry_after)
-
-
-def client(api: str, token: str, retries: int = 6, backoff: float = 2.0) -> Github:
-    retry = SafeRetry(total=retries, backoff_factor=backoff,
-                      status_forcelist=[429, *range(500, 600)],
-                      allowed_methods=SafeRetry.DEFAULT_ALLOWED_METHODS | {"GET", "PATCH"})
-    return Github(auth=Auth.Token(token), base_url=api, retry=retry, lazy=True,
-                  seconds_between_writes=WRITE_INTERVAL or None)
-
-
-def created(make: Callable[[], T], find: Callable[[], T | None] = lambda: None,
-            attempts: int = CREATE_ATTEMPTS) -> T:
-    """A POST that GitHub may have carried out although it answered 5xx: before each new
-    try, `find` looks for what the last one made (None: not there, so it is made again)."""
-    for attempt in range(attempts):
-        try:
-            return make()
-        except GithubException as exc:
-            if exc.status < 500 or attempt == attempts - 1:
-                raise
-        time.sleep(WRITE_INTERVAL * 2 ** attempt)
-        if (found := find()) is not None:
-            return found
-    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def cut(text: str, limit: int) -> str:
@@ -187,24 +112,6 @@ def trial_body(p: Proposal) -> str:
               f"`{p.parent_sha[:10]}` (Files changed)\n")
     return (f"{pr_body(small)}\n{change}\n"
             f"<!-- autolab:trial {meta} -->\n")
-
-
-@contextmanager
-def api_call(what: str):
-    """Whatever GitHub answers after the retries becomes one line naming the step."""
-    try:
-        yield
-    except BadCredentialsException:
-        raise UserError(f"GitHub refused the token while trying to {what}; check "
-                        f"GITHUB_TOKEN and its permissions") from None
-    except GithubException as exc:
-        message = exc.data.get("message", "") if isinstance(exc.data, dict) else exc.data
-        if exc.status == 403 and NO_ACTIONS_PRS in str(message):
-            raise UserError(ACTIONS_PRS) from None  # a setting, not a failure: stop the run
-        raise InfraError(f"GitHub API: {what} failed ({exc.status} {message})") from None
-    except requests.RequestException as exc:
-        raise InfraError(f"GitHub API: {what} failed ({type(exc).__name__}: "
-                         f"{str(exc)[:200]})") from None
 
 
 def next_id(trial_id: str) -> str:
@@ -243,7 +150,6 @@ class GitHubForge(BaseForge):
         if not self.main_sha():
             raise LabError(f"{origin}: no branch `{main}`; push the lab there first")
         self.sync_ledger()
-        self.sync_ideas()
 
     # git ---------------------------------------------------------------------
     def git_remote(self, *args: str) -> str:
@@ -644,14 +550,11 @@ class GitHubForge(BaseForge):
                 state=state, description=description[:140], context=STATUS_CONTEXT,
                 target_url=url))
 
-    def sync_ideas(self) -> None:
-        """Open issues labelled `autolab-idea` join the backlog, each once, by its title."""
+    def ideas(self) -> list[tuple[str, str]]:
+        """The open issues labelled `autolab-idea`: (title, address)."""
         with api_call(f"list the open {IDEA_LABEL} issues"):
-            found = [(i.title, i.html_url) for i in self.gh_repo.get_issues(
+            return [(i.title, i.html_url) for i in self.gh_repo.get_issues(
                 state="open", labels=[IDEA_LABEL]) if i.pull_request is None]
-        backlog = Backlog(self.lab.home)
-        for title, url in found:
-            backlog.add(title, origin=url)
 
     # verdicts written ahead ------------------------------------------------------
     def put_pending(self, trial_id: str, data: bytes) -> None:
@@ -678,7 +581,7 @@ class GitHubForge(BaseForge):
             return  # never reached origin from here (its push failed): nothing to delete
         ours = self.repo.rev(LEDGER)
         theirs = self.remote_head(LEDGER.removeprefix("refs/heads/"))
-        if ours and theirs and (theirs == ours or self.is_ancestor(ours, theirs)):
+        if ours and theirs and (theirs == ours or self.repo.is_ancestor(ours, theirs)):
             self.push("", f"{PENDING}{trial_id}")
             self.repo.delete_ref(f"{PENDING}{trial_id}")
 
@@ -695,35 +598,4 @@ class GitHubForge(BaseForge):
 
     def sync_ledger(self) -> None:
         """Bring origin's ledger rows into the local branch; both sides keep every row."""
-        theirs = self.remote_head(LEDGER.removeprefix("refs/heads/"))
-        ours = self.repo.rev(LEDGER)
-        if not theirs or theirs == ours or (ours and self.is_ancestor(theirs, ours)):
-            return
-        if not ours or self.is_ancestor(ours, theirs):
-            self.repo.swap_ref(LEDGER, theirs, ours)
-            return
-        have = {path for _m, _sha, path in self.repo.files(theirs)}
-        mine = {path: self.repo.blob(sha) for _m, sha, path in self.repo.files(ours)
-                if path not in have}  # one file per trial: a union never conflicts
-        union = self.repo.commit_files(theirs, mine, "ledger: union of two runs",
-                                       [ours, theirs])
-        self.repo.swap_ref(LEDGER, union, ours)
-
-    def is_ancestor(self, a: str, b: str) -> bool:
-        try:
-            self.repo.git.merge_base("--is-ancestor", a, b)
-            return True
-        except git.GitCommandError:
-            return False
-
-
-def auth_env(origin: str, token: str) -> dict[str, str]:
-    """Git over https with the token as Actions' checkout does it: a header set through the
-    environment, so it is never written to .git/config nor shown in a process list."""
-    url = urlparse(origin)
-    if url.scheme != "https":
-        return {}
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {"GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": f"http.https://{url.hostname}/.extraheader",
-            "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}
+        take_in(self.repo, self.remote_head(LEDGER.removeprefix("refs/heads/")))

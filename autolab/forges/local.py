@@ -85,6 +85,9 @@ class LocalForge(BaseForge):
             self._save(self._record(trial_id, proposal, commit))
 
     # writing ---------------------------------------------------------------
+    def ideas(self) -> list[tuple[str, str]]:
+        return []   # ideas here are queued with `autolab idea`, straight into the backlog
+
     def reserve(self, after: int) -> str:
         return first_free_id(self.repo, after)   # one driver per lab here: the run lock
 

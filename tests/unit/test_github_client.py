@@ -16,7 +16,8 @@ from autolab.agents.scripted import ScriptedAgent
 from autolab.assemble import make_loop
 from autolab.errors import InfraError, UserError
 from autolab.forges import github as gh_forge
-from autolab.forges.github import GitHubForge, client, repo_slug
+from autolab.forges.github import GitHubForge
+from autolab.github_api import client, repo_slug
 from autolab.gitops import Repo
 from autolab.ledger import Ledger
 from autolab.progress import Progress
