@@ -55,8 +55,8 @@ def single_assignment(diff: str):
     if not (old and new) or old.group(1) != new.group(1):
         return None
     try:
-        return paths[0], old.group(1), ast.literal_eval(old.group(2)), \
-            ast.literal_eval(new.group(2))
+        return (paths[0], old.group(1), ast.literal_eval(old.group(2)),
+                ast.literal_eval(new.group(2)))
     except (ValueError, SyntaxError):
         return None
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import re
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from autolab.errors import UserError
+from autolab.files import atomic_write
 from autolab.records import LedgerRow, Status, utc_now
 
 SOURCE = "idea:"     # a proposal drawn from idea n has source "idea:n"
@@ -91,6 +91,4 @@ class Backlog:
             fcntl.flock(handle, fcntl.LOCK_EX)
             ideas = self.ideas()
             yield ideas
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps([asdict(i) for i in ideas], indent=1))
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps([asdict(i) for i in ideas], indent=1))

@@ -69,10 +69,11 @@ def record(root: Path, event: dict) -> str:
                                    f"{commit}:{COMMANDS}{name}"],
                                   env={**os.environ, **auth_env(origin, token)})
         # "=": origin has this very commit already (the same event, recorded the same second)
-        done = f"{COMMANDS}{name} was already recorded" if any(
-            line.startswith("=\t") for line in str(pushed).splitlines()) else \
-            f"recorded /{request.command} from @{request.user} on #{request.issue} as " \
-            f"{COMMANDS}{name}"
+        if any(line.startswith("=\t") for line in str(pushed).splitlines()):
+            done = f"{COMMANDS}{name} was already recorded"
+        else:
+            done = (f"recorded /{request.command} from @{request.user} on #{request.issue} "
+                    f"as {COMMANDS}{name}")
     except git.GitCommandError as exc:
         if "stale info" not in str(exc) and "[rejected]" not in str(exc):
             raise InfraError(f"could not record the command on origin: "

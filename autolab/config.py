@@ -38,7 +38,7 @@ class RunnerConfig:
     sandbox: str = "auto"           # local runner: auto | bwrap | none (autolab/sandbox.py)
     network: bool = False           # local runner: may trial code reach the network?
     # modal runner: each container's CPU cores and memory, as request and limit, so the
-    # bill is known; 0: the runner's defaults. Prices 0: its table (autolab/runners/modal.py)
+    # bill is known; 0: the runner's defaults. Prices 0: its table (runners/modal_runner.py)
     cpu: float = 0.0
     memory_mib: int = 0
     usd_per_cpu_core_hour: float = 0.0
@@ -149,9 +149,14 @@ class Config:
     forge: ForgeConfig = field(default_factory=ForgeConfig)
     notes: tuple[str, ...] = ()         # deprecations a run says once (flat plugin keys)
 
+    @property
+    def minimize(self) -> bool:
+        """Lower is better (`direction = "minimize"`)."""
+        return self.direction == "minimize"
+
     def better(self, a: float, b: float) -> float:
         """How much `a` improves on `b` in the metric's direction (positive is better)."""
-        return b - a if self.direction == "minimize" else a - b
+        return b - a if self.minimize else a - b
 
 
 REQUIRED = ("objective", "metric", "direction", "train_command", "evaluate_command",
@@ -348,8 +353,8 @@ def parse(table: dict, where: str) -> Config:
                           f"choice), got {config.runner.threads}")
     for item in config.runner.env:
         name = item.split("=", 1)[0]
-        if not ENV_ITEM.fullmatch(item) or name.startswith("AUTOLAB_") \
-                or name in THREAD_VARIABLES:
+        if (not ENV_ITEM.fullmatch(item) or name.startswith("AUTOLAB_")
+                or name in THREAD_VARIABLES):
             raise ConfigError(f"{where}: `runner.env` entry {item!r} must be NAME=value, with "
                               f"NAME neither AUTOLAB_* nor a thread count (set "
                               f"`runner.threads` for those)")

@@ -189,8 +189,7 @@ class Rule:
 
     def room(self) -> float | None:
         """How far the best is from the metric's declared bound, in the better direction."""
-        bound = self.config.metric_min if self.config.direction == "minimize" \
-            else self.config.metric_max
+        bound = self.config.metric_min if self.config.minimize else self.config.metric_max
         return self.config.better(bound, self.best_mean) if math.isfinite(bound) else None
 
     @property
@@ -204,7 +203,7 @@ class Rule:
         config, best = self.config, self.best_own
         mean, n = statistics.fmean(seed_metrics), len(seed_metrics)
         gain = config.better(mean, best.mean)
-        verb = "lower" if config.direction == "minimize" else "higher"
+        verb = "lower" if config.minimize else "higher"
         ratio = self.compute_ratio(compute)
         common: dict[str, Any] = dict(metric=mean, metric_std=spread(seed_metrics), n_seeds=n,
                                       delta_vs_best=mean - best.mean, compute_ratio=ratio)
@@ -249,8 +248,8 @@ class Rule:
              against: str, common: dict) -> Verdict:
         config = self.config
         flags: tuple[str, ...] = ()
-        if gain > SUSPICIOUS_SIGMAS * self.prior.sigma \
-                and gain > SUSPICIOUS_FRACTION * abs(self.best_mean):
+        if (gain > SUSPICIOUS_SIGMAS * self.prior.sigma
+                and gain > SUSPICIOUS_FRACTION * abs(self.best_mean)):
             flags = ("suspicious",)
         line = (f"{config.metric} {mean:.4g} over {n} seeds beats {against} by {gain:.3g} "
                 f"(bar {bar:.3g})")
@@ -302,8 +301,8 @@ class Rule:
                 if not self.beyond(widest) else
                 f"even {most} seeds of the best (max_seeds) leave a steady trial a bar of "
                 f"{widest:.3g}: raise max_seeds, or make the baseline less noisy")
-        verb = "above" if config.direction == "maximize" else "below"
-        target = self.best_mean + (usual if config.direction == "maximize" else -usual)
+        verb = "below" if config.minimize else "above"
+        target = self.best_mean + (-usual if config.minimize else usual)
         return (f"the bar cannot be reached: a keep needs {config.metric} {verb} {target:.4g} "
                 f"(best {self.best_mean:.4g} over {best.n} seeds, bar {usual:.3g}), beyond "
                 f"{' and '.join(beyond)}; {hope}")
@@ -313,7 +312,7 @@ class Rule:
         config, out = self.config, []
         room = self.room()
         if room is not None and bar >= room:
-            bound = config.metric_max if config.direction == "maximize" else config.metric_min
+            bound = config.metric_min if config.minimize else config.metric_max
             out.append(f"the metric's bound ({bound:g})")
         if self.seen is not None and bar > config.better(self.seen, self.best_mean):
             out.append(f"any value a seed scored ({self.seen:.4g})")

@@ -172,8 +172,8 @@ def named_files(command: str) -> list[str | tuple[str, list[str]]]:
             base = os.path.join(here, token.replace(".", "/"))
             named.append((token, [os.path.normpath(f"{base}{end}")
                                   for end in (".py", "/__main__.py", "/__init__.py")]))
-        elif token.endswith(SCRIPTS) and not token.startswith(("-", "/", "$", "~")) \
-                and "=" not in token:
+        elif (token.endswith(SCRIPTS) and not token.startswith(("-", "/", "$", "~"))
+                and "=" not in token):
             named.append(os.path.normpath(os.path.join(here, token)))
     return named
 
@@ -430,8 +430,8 @@ def protection(repo, main: str, fix: bool, secrets: SecretNames) -> list[Check]:
         fix_it = fixes.get(kind, f"turn off `{kind}` for `{main}`")
         out.append(Check("missing", f"`{main}` {why}, so GitHub refuses the API merge of every "
                          f"winner; {fix_it} (Settings → Branches, or Rules → Rulesets)"))
-    if classic is not None and not (classic.get("enforce_admins") or {}).get("enabled") and \
-            repo.permissions.admin:
+    if (classic is not None and not (classic.get("enforce_admins") or {}).get("enabled")
+            and repo.permissions.admin):
         out.append(Check("warn", f"this token is an admin's and `{main}` lets admins bypass its "
                          f"rules, so GitHub would not refuse its merges; turn on \"Do not allow "
                          f"bypassing the above settings\" or run autolab with a non-admin "
@@ -588,8 +588,9 @@ def local_credentials(lab: Lab) -> list[Check]:
     """What this lab's runner and agent need on this machine: Modal's and Anthropic's keys."""
     out = []
     if lab.config.runner.kind == "modal":
-        modal = (os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET")) or \
-            Path(os.environ.get("MODAL_CONFIG_PATH", Path.home() / ".modal.toml")).is_file()
+        stored = Path(os.environ.get("MODAL_CONFIG_PATH", Path.home() / ".modal.toml"))
+        modal = ((os.environ.get("MODAL_TOKEN_ID") and os.environ.get("MODAL_TOKEN_SECRET"))
+                 or stored.is_file())
         out.append(Check("ok", "Modal credentials found") if modal else
                    Check("missing", "no Modal credentials here; run `modal token new` or set "
                          "MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"))

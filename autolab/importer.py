@@ -357,5 +357,5 @@ def _seconds(stamp: str) -> float:
 
 
 def _better(config: Config, value: float, best: float) -> bool:
-    return value < best if config.direction == "minimize" else value > best
+    return value < best if config.minimize else value > best
 

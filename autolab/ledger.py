@@ -33,6 +33,7 @@ from git.objects.fun import tree_to_stream
 from gitdb import IStream, LooseObjectDB
 
 from autolab.errors import StaleError
+from autolab.files import atomic_write
 from autolab.gitops import Repo
 from autolab.records import BASELINE, IMPORTED, LedgerRow, Status
 from autolab.refs import LEDGER
@@ -174,7 +175,7 @@ class Ledger:
         for path in have - wanted.keys():
             (self.mirror / path).unlink()
         for path in wanted.keys() - have:
-            _write_file(self.mirror / path, self.repo.blob(wanted[path]))
+            atomic_write(self.mirror / path, self.repo.blob(wanted[path]))
         if head:
             marker.write_text(head)
         self._cache = None
@@ -285,7 +286,7 @@ class Ledger:
             if data is None:
                 (self.mirror / path).unlink(missing_ok=True)
             else:
-                _write_file(self.mirror / path, data)
+                atomic_write(self.mirror / path, data)
         marker.write_text(new)
         if self._cache is not None and self._cache[0] == old:
             _, table, ids = self._cache
@@ -336,8 +337,3 @@ def _tree_bytes(entries: list[tuple[bytes, int, str]]) -> bytes:
     return out.getvalue()
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -195,8 +195,8 @@ class Loop:
         running.results = before + fresh
         while True:
             failed = [r for r in running.results if r.status != Status.OK]
-            verdict = Verdict(failed[0].status, failed[0].reason) if failed \
-                else self.judged(running)
+            verdict = (Verdict(failed[0].status, failed[0].reason) if failed
+                       else self.judged(running))
             if verdict.status != Status.PROMISING:
                 break
             if verdict.more_best_seeds:
@@ -211,8 +211,8 @@ class Loop:
         """A person's verdict over `row`'s: `status` keep (merged) or discard (closed), as a
         new trial id on the same commit and PR; the ledger row it ended as."""
         trial = self.successor(row, kind, **({"hypothesis": hypothesis} if hypothesis else {}))
-        flags = [*row.flags.split(","), f"override:@{user}"] if status == Status.KEEP \
-            else [f"override:@{user}"]
+        kept_flags = row.flags.split(",") if status == Status.KEEP else []
+        flags = [*kept_flags, f"override:@{user}"]
         decided = replace(row, trial_id=trial.trial_id, status=status, reason=reason,
                           branch=trial.branch, source=trial.proposal.source,
                           parent_trial=row.trial_id, started_at=utc_now(),
@@ -459,8 +459,8 @@ class Loop:
                                                      verdict.status == Status.KEEP))
         action = {Status.KEEP: Action.MERGE, Status.HELD: Action.HOLD}.get(
             Status(verdict.status), Action.CLOSE)
-        if action == Action.MERGE and "suspicious" in verdict.flags \
-                and self.config.hold_suspicious:
+        if (action == Action.MERGE and "suspicious" in verdict.flags
+                and self.config.hold_suspicious):
             row, action = replace(row, status=Status.HELD), Action.HOLD
         self.settle(trial, row, action)
 
@@ -503,8 +503,8 @@ class Loop:
                 row = self.requeue_stale(trial, row, str(exc))
                 action = Action.CLOSE
             except errors.RefusedError as exc:  # e.g. a required check failed on its code
-                row, action = replace(row, status=Status.DISCARD, reason=f"won, but {exc}"), \
-                    Action.CLOSE
+                row = replace(row, status=Status.DISCARD, reason=f"won, but {exc}")
+                action = Action.CLOSE
         if action != Action.MERGE:
             self.forge.comment(trial, self.reporter.comment(trial, row, scores, history, rule))
         if action == Action.CLOSE:
@@ -687,6 +687,6 @@ def rule_from(config: Config, ledger: Ledger, scores: list[ScoreRow], noise: Noi
     extreme = None
     if seen:
         every = [v for r in ledger.rows(columns=LIGHT) if not r.imported for v in r.seed_values]
-        pick = min if config.direction == "minimize" else max
+        pick = min if config.minimize else max
         extreme = pick(every) if every else None
     return Rule(config, noise, best, values, extreme, compute)

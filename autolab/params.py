@@ -451,8 +451,8 @@ def _scalar(path: str, text: str, name: str, value, start: int, end: int, style:
     """A config file's scalar; kind "" when it is not one autolab steps or it is pinned."""
     line = text.count("\n", 0, start) + 1
     whole = text[text.rfind("\n", 0, start) + 1:]
-    usable = _steppable(value) and not isinstance(value, tuple) and FIXED not in \
-        whole.split("\n", 1)[0]
+    usable = (_steppable(value) and not isinstance(value, tuple)
+              and FIXED not in whole.split("\n", 1)[0])
     return Param(name=name, path=path, line=line, kind="config" if usable else "",
                  value=value, start=start, end=end, style=style, base=name)
 

@@ -11,13 +11,13 @@ Its place in the whole: ARCHITECTURE.md, "Records and state".
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from autolab.errors import InfraError
+from autolab.files import atomic_write
 from autolab.records import LedgerRow, Manifest, Proposal, Trial
 
 
@@ -49,11 +49,8 @@ class Pending:
         return path
 
     def store(self, trial_id: str, data: bytes) -> Path:
-        self.dir.mkdir(parents=True, exist_ok=True)
         path = self.path(trial_id)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)
         return path
 
     def fetch(self) -> None:

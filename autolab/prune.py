@@ -34,8 +34,8 @@ def _points(curve, budget_s: float) -> list[tuple[float, float]]:
     out = []
     for p in curve:
         loss, elapsed = p.get("train_loss"), p.get("elapsed_s")
-        if isinstance(loss, (int, float)) and isinstance(elapsed, (int, float)) \
-                and math.isfinite(loss):
+        if (isinstance(loss, (int, float)) and isinstance(elapsed, (int, float))
+                and math.isfinite(loss)):
             out.append((elapsed / budget_s, float(loss)))
     return out
 

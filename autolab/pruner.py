@@ -85,8 +85,8 @@ def pruning(config: Config, ledger: Ledger, scores: list[ScoreRow],
     completed = [c for c in (known.get(i) for i in ids) if c is not None]
     if len(completed) < config.prune_min_trials:   # the rule needs them: skip the baseline read
         return prune.rule(completed, [], config.budget_seconds, config.prune_warmup,
-                          config.prune_min_trials, config.direction == "minimize")
+                          config.prune_min_trials, config.minimize)
     baseline = [json.loads(r.curve) for r in ledger.starting_with(
         baseline_id(scores[0].commit_sha)) if r.status == BASELINE] if scores else []
     return prune.rule(completed, baseline, config.budget_seconds, config.prune_warmup,
-                      config.prune_min_trials, config.direction == "minimize")
+                      config.prune_min_trials, config.minimize)

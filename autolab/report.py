@@ -136,8 +136,12 @@ def comment(lab: Lab, trial: Trial, row: LedgerRow, scores: list[ScoreRow],
     bar = None
     if rule is not None and best is not None and row.n_seeds:
         values = row.seed_values
-        bar = rule.bar_for(rule.own(values)) if len(values) > 1 else \
-            rule.bar(row.n_seeds) if row.n_seeds > 1 else rule.screen_bar()
+        if len(values) > 1:
+            bar = rule.bar_for(rule.own(values))
+        elif row.n_seeds > 1:
+            bar = rule.bar(row.n_seeds)
+        else:
+            bar = rule.screen_bar()
     secondary = json.loads(row.secondary)
     names = list(dict.fromkeys([*config.secondary, *secondary]))
     return render("comment.md.j2", config=config, trial=trial, row=row, best=best,

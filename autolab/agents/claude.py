@@ -300,8 +300,8 @@ class ClaudeAgent(BaseAgent):
         if call is None or stop in ("max_tokens", "refusal"):   # never apply a cut-off edit
             said = " ".join(b.text for b in response.content if b.type == "text").strip()
             if stop == "refusal":
-                what, why = "the model refused", " ".join(said.split())[:500] or \
-                    "the model refused without saying why"
+                what = "the model refused"
+                why = " ".join(said.split())[:500] or "the model refused without saying why"
             elif stop == "max_tokens":
                 what = why = (f"the answer was cut off at max_tokens={limit}, also when "
                               "asked again with a larger limit; its edit is not applied")

@@ -55,8 +55,8 @@ def system_blocks(context: Context, role: str) -> list[dict]:
 
 
 def user_text(context: Context, role: str, idea: str = "", retry_note: str = "") -> str:
-    lineage = context.lineage(role, RECENT) if context.lineage else \
-        {"best": [], "recent": [], "failures": []}
+    lineage = (context.lineage(role, RECENT) if context.lineage
+               else {"best": [], "recent": [], "failures": []})
     tried = [r for r in context.history if r.parent_sha == context.parent_sha and r.diff
              and r.status != BASELINE][-TRIED_SHOWN:]
     best = context.scores[-1] if context.scores else None

@@ -326,8 +326,8 @@ class SweepAgent(BaseAgent):
             return [self.assignment(context, context.idea)]
         discovery = params.discover(context.config, context.files)
         found = list(discovery.params)
-        self.exhausted = "" if any(steps(c) for c in found) else \
-            f"the sweep agent stops: {discovery.describe()}"
+        self.exhausted = ("" if any(steps(c) for c in found)
+                          else f"the sweep agent stops: {discovery.describe()}")
         single = _reader(found, context.files)
         ints = _ints(found)
         crashes = _crashes(context.history, ints, single)

@@ -10,13 +10,12 @@ Its place in the whole: ARCHITECTURE.md, "Contracts".
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
-from pathlib import Path
 
 from autolab import scores
 from autolab.config import Lab
 from autolab.errors import LabError, StaleError
+from autolab.files import atomic_write
 from autolab.forges.base import REPORT_MARKER, BaseForge, Pages, main_commit, pr_body
 from autolab.gitops import Repo
 from autolab.integrity import manifest_at, watched
@@ -176,8 +175,4 @@ class LocalForge(BaseForge):
         self._save(record)
 
     def _save(self, record: dict) -> None:
-        self.records.mkdir(parents=True, exist_ok=True)
-        path: Path = self.records / f"{record['trial_id']}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, path)
+        atomic_write(self.records / f"{record['trial_id']}.json", json.dumps(record, indent=1))

@@ -89,8 +89,12 @@ def run_command(command: str | list[str], cwd: Path, env: dict, log: Path, deadl
             try:
                 return proc.wait(timeout=max(0.0, min(left, every_s) if watch else left))
             except subprocess.TimeoutExpired:
-                stop = "timeout" if time.monotonic() >= deadline else \
-                    "pruned" if watch and watch() else None
+                if time.monotonic() >= deadline:
+                    stop = "timeout"
+                elif watch and watch():
+                    stop = "pruned"
+                else:
+                    stop = None
                 if stop:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()

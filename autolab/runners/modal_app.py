@@ -71,7 +71,7 @@ class ModalSettings:
 
     gpu: str = ""                   # a GPU string modal takes; "": CPU only
     pip: tuple[str, ...] = ()       # what the image installs (config.load: else the project's)
-    usd_per_gpu_hour: float = 0.0   # 0: the price table's (autolab/runners/modal.py)
+    usd_per_gpu_hour: float = 0.0   # 0: the price table's (autolab/runners/modal_runner.py)
     cpu: float = 0.0                # each container's cores and memory; 0: CPU_CORES, MEMORY_MIB
     memory_mib: int = 0
     usd_per_cpu_core_hour: float = 0.0

@@ -35,7 +35,7 @@ from autolab.records import Job
 from autolab.runners import modal_app
 from autolab.runners.contract import BudgetExhausted
 from autolab.runners.local import LocalRunner
-from autolab.runners.modal import ModalRunner
+from autolab.runners.modal_runner import ModalRunner
 from autolab.spend import Spend
 
 # .local() warns that Volumes are not mounted; `Cloud` mounts its stand-in directories

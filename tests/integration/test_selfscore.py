@@ -259,7 +259,7 @@ def test_inputs_digest_follows_the_files_and_keys_the_prepared_data(tmp_path):
 def test_the_modal_runner_reads_the_metric_from_the_train_log(tmp_path):
     from test_modal_runner import Cloud, job_at
 
-    from autolab.runners.modal import ModalRunner
+    from autolab.runners.modal_runner import ModalRunner
 
     root = tmp_path / "bigram"
     project(root)

@@ -23,7 +23,7 @@ from autolab.forges.github import GitHubForge
 from autolab.forges.local import LocalForge
 from autolab.runners.base import Runner
 from autolab.runners.local import LocalRunner
-from autolab.runners.modal import ModalRunner
+from autolab.runners.modal_runner import ModalRunner
 
 PROTOCOLS = {"runner": Runner, "agent": Agent, "forge": Forge}
 BUILT_INS = [("runner", "local", LocalRunner), ("runner", "modal", ModalRunner),

@@ -17,7 +17,7 @@ from autolab import config
 from autolab.errors import ConfigError, UserError
 from autolab.runners import modal_app
 from autolab.runners.contract import pack
-from autolab.runners.modal import DEAREST_GPU, failure, gpu_kind, gpu_price, unpriced_note
+from autolab.runners.modal_runner import DEAREST_GPU, failure, gpu_kind, gpu_price, unpriced_note
 
 
 @pytest.fixture

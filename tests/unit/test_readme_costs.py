@@ -16,7 +16,7 @@ import pytest
 from autolab import config
 from autolab.agents import claude
 from autolab.runners import modal_app
-from autolab.runners.modal import PREEMPTIONS_HELD, Rate
+from autolab.runners.modal_runner import PREEMPTIONS_HELD, Rate
 
 ROOT = Path(__file__).parents[2]
 

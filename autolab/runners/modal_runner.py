@@ -150,7 +150,7 @@ class Rate:
 
 
 @dataclass(eq=False)    # a handle: the loop keys dicts by it, so identity is its hash
-class Pending:
+class RemoteJob:
     """One job between its submit and its RunResult."""
 
     job: Job
@@ -221,8 +221,8 @@ class ModalRunner(BaseRunner):
         """Why `jobs` more and `extra` USD could pass a cap, or ""."""
         budget = self.config.budget
         committed = self.spent_s + sum(self.reserved.values()) + jobs * self.worst_s
-        if budget.max_gpu_hours and self.gpus and \
-                committed * self.gpus / 3600 > budget.max_gpu_hours:
+        if (budget.max_gpu_hours and self.gpus
+                and committed * self.gpus / 3600 > budget.max_gpu_hours):
             return (f"budget: {jobs} more job(s) could pass max_gpu_hours="
                     f"{budget.max_gpu_hours:g} (spent {self.spent_s * self.gpus / 3600:.3f})")
         if jobs * self.usd(self.worst_s) + extra > self.spend.left():
@@ -234,12 +234,12 @@ class ModalRunner(BaseRunner):
         return ""
 
     # Runner ------------------------------------------------------------------
-    def submit(self, job: Job) -> Pending:
+    def submit(self, job: Job) -> RemoteJob:
         stop = self.over(1, self.prepare_usd(job.eval_sha))
         if stop:
             raise BudgetExhausted(f"{self.lab.where}: {stop}; raise [tool.autolab.budget] "
                                   "to go on")
-        pending = Pending(job, self.clock())
+        pending = RemoteJob(job, self.clock())
         self.reserved[id(pending)] = self.worst_s
         self.spend.reserved[id(pending)] = self.usd(self.worst_s) + self.prepare_usd(
             job.eval_sha)
@@ -268,7 +268,7 @@ class ModalRunner(BaseRunner):
         pending.stage_started = self.clock()
         return pending
 
-    def not_started(self, p: Pending, exc: Exception) -> Pending:
+    def not_started(self, p: RemoteJob, exc: Exception) -> RemoteJob:
         """A job Modal did not take: `infra_error`, which the loop retries once; after
         STARTS_IN_A_ROW such failures in a row, stop the run rather than fail every trial."""
         self.failed_starts += 1
@@ -312,7 +312,7 @@ class ModalRunner(BaseRunner):
         self.running = context
         self.spend.say(f"Modal App started in {self.clock() - t0:.0f} s")
 
-    def advance(self, p: Pending) -> bool:
+    def advance(self, p: RemoteJob) -> bool:
         """Move `p` on if its stage finished; True once it has a result."""
         if p.result is not None:
             return True
@@ -377,8 +377,8 @@ class ModalRunner(BaseRunner):
                  output.log_tail if judged.eval_log else None, output.eval_s)
         return True
 
-    def end(self, p: Pending, status: Status, reason: str, metrics: dict | None = None,
-            log_tail: str | None = None, eval_s: float = 0.0) -> Pending:
+    def end(self, p: RemoteJob, status: Status, reason: str, metrics: dict | None = None,
+            log_tail: str | None = None, eval_s: float = 0.0) -> RemoteJob:
         self.reserved.pop(id(p), None)
         self.spend.reserved.pop(id(p), None)
         self.spent_s += p.seconds
