@@ -203,7 +203,7 @@ class Loop:
                 self.record_best_seeds(self.engine.run(self.best_jobs(verdict.more_best_seeds)))
             n = len(running.results)
             running.results += self.engine.run(self.jobs(running, range(n, n + verdict.more_seeds)))
-        self.finish(running, verdict)
+        self.settle(running, verdict)
         return self.after_settle(trial.trial_id, row)
 
     def override(self, row: LedgerRow, kind: str, status: Status, reason: str, user: str,
@@ -217,7 +217,7 @@ class Loop:
                           branch=trial.branch, source=trial.proposal.source,
                           parent_trial=row.trial_id, started_at=utc_now(),
                           flags=",".join(f for f in flags if f))
-        self.settle(trial, decided, Action.MERGE if status == Status.KEEP else Action.CLOSE)
+        self.write_ahead(trial, decided, Action.MERGE if status == Status.KEEP else Action.CLOSE)
         return self.after_settle(trial.trial_id, decided)
 
     def discard_open(self, trial: Trial, reason: str, user: str) -> LedgerRow:
@@ -226,7 +226,7 @@ class Loop:
                         commit_sha=trial.commit_sha, branch=trial.branch, pr=trial.pr,
                         started_at=utc_now(), flags=f"override:@{user}",
                         **rows.proposal_columns(trial.proposal))
-        self.settle(trial, row, Action.CLOSE)
+        self.write_ahead(trial, row, Action.CLOSE)
         return self.after_settle(trial.trial_id, row)
 
     def after_settle(self, trial_id: str, fallback: LedgerRow) -> LedgerRow:
@@ -297,7 +297,7 @@ class Loop:
         return None
 
     def refused(self, trial_id: str, proposal: Proposal, status: Status, reason: str) -> None:
-        self.record(LedgerRow(trial_id=trial_id, status=status, reason=reason,
+        self.append_row(LedgerRow(trial_id=trial_id, status=status, reason=reason,
                               started_at=utc_now(), **rows.proposal_columns(proposal)))
         self.progress.ended(trial_id, status, reason, None)
 
@@ -361,7 +361,7 @@ class Loop:
         running.results += results
         failed = [r for r in running.results if r.status != Status.OK]
         if failed:
-            self.finish(running, Verdict(failed[0].status, failed[0].reason))
+            self.settle(running, Verdict(failed[0].status, failed[0].reason))
             return
         verdict = self.judged(running)
         if verdict.status == Status.PROMISING:
@@ -369,7 +369,7 @@ class Loop:
             wanted = verdict.more_best_seeds or verdict.more_seeds
             if stop := self.runner.out_of_budget(wanted):
                 # the seeds that would confirm it don't fit: a person decides, not the budget
-                self.finish(running, replace(verdict, status=Status.HELD, reason=(
+                self.settle(running, replace(verdict, status=Status.HELD, reason=(
                     f"{verdict.reason}, but {stop}; raise [tool.autolab.budget] and "
                     "comment /rerun to confirm it")))
                 return
@@ -379,7 +379,7 @@ class Loop:
             n = len(running.results)
             self.execute(running, range(n, n + verdict.more_seeds))
             return
-        self.finish(running, verdict)
+        self.settle(running, verdict)
 
     def judged(self, running: Running) -> Verdict:
         """The rule's verdict on the trial's seeds so far; it remembers the best's compute."""
@@ -415,7 +415,7 @@ class Loop:
             row = replace(rows.baseline_row(self.config, result, result.job.manifest),
                           source="best-seeds", hypothesis=f"more seeds of {best.trial_id}",
                           frozen_sha256=self.fingerprint(result.job.eval_sha))
-            self.record(row)
+            self.append_row(row)
             self.progress.ended(row.trial_id, row.status, row.reason, row.metric)
 
     def more_best_seeds(self, k: int, running: Running) -> None:
@@ -443,8 +443,9 @@ class Loop:
                                                       for s in scores[:1])}
         return lab_noise(self.ledger, accepted)
 
-    # settle: report, then merge | hold | close, then record ------------------------
-    def finish(self, running: Running, verdict: Verdict) -> None:
+    # settle, in order: the row and action, write_ahead, carry_out (act_on_forge, append_row)
+    def settle(self, running: Running, verdict: Verdict) -> None:
+        """The verdict as a ledger row and an action (merge, hold or close), written ahead."""
         self.running.pop(running.trial.trial_id, None)
         trial = running.trial
         row = replace(rows.trial_row(self.config, trial, running.results, running.started_at,
@@ -462,33 +463,34 @@ class Loop:
         if (action == Action.MERGE and "suspicious" in verdict.flags
                 and self.config.hold_suspicious):
             row, action = replace(row, status=Status.HELD), Action.HOLD
-        self.settle(trial, row, action)
+        self.write_ahead(trial, row, action)
 
-    def settle(self, trial: Trial, row: LedgerRow, action: Action) -> None:
-        """Write the verdict ahead, then carry it out."""
-        self.complete(self.pending.write(trial, row, action))
+    def write_ahead(self, trial: Trial, row: LedgerRow, action: Action) -> None:
+        """Write the verdict to pending/ (and, on GitHub, origin), then carry it out."""
+        self.carry_out(self.pending.write(trial, row, action))
 
     def finish_pending(self) -> None:
         self.pending.fetch()
         for path in self.pending.paths():
             self.progress.note(f"finishing {path.stem}, interrupted after its verdict")
-            self.complete(path)
+            self.carry_out(path)
 
-    def complete(self, path: Path) -> None:
-        """Carry out a written-ahead verdict; every step is safe to repeat."""
+    def carry_out(self, path: Path) -> None:
+        """Act on a written-ahead verdict, then append its row and drop the file; every step
+        is safe to repeat."""
         trial, row, action = self.pending.read(path)
         try:
-            row = self.act(trial, row, Action(action))
+            row = self.act_on_forge(trial, row, Action(action))
         except InfraError as exc:
             # the verdict stands and its file stays, so the next run finishes this trial
             self.progress.note(f"{trial.trial_id}: {exc}; left for the next run to finish")
             return
-        self.record(row)
+        self.append_row(row)
         self.pending.remove(path)
         self.progress.ended(trial.trial_id, row.status, row.reason, row.metric,
                             row.compute_ratio)
 
-    def act(self, trial: Trial, row: LedgerRow, action: Action) -> LedgerRow:
+    def act_on_forge(self, trial: Trial, row: LedgerRow, action: Action) -> LedgerRow:
         """Report, then merge, hold or close; the row as it ends (a lost race: stale)."""
         scores = self.forge.scores()
         rule = self.rule() if scores else None
@@ -522,7 +524,7 @@ class Loop:
             why += "; re-queued on the new main"
         return replace(row, status=Status.STALE, reason=f"won, but {why}")
 
-    def record(self, row: LedgerRow) -> None:
+    def append_row(self, row: LedgerRow) -> None:
         try:
             self.ledger.append(row)
         except OSError as exc:
@@ -609,7 +611,7 @@ class Loop:
                 return
             row = replace(rows.baseline_row(self.config, result, manifest),
                           frozen_sha256=self.fingerprint(main))
-            self.record(row)
+            self.append_row(row)
             have[row.trial_id] = row
             self.progress.ended(row.trial_id, row.status, row.reason, row.metric)
 

@@ -48,8 +48,8 @@ class TimedLoop(Loop):
         self.started[self.next_trial_id()] = time.perf_counter()
         super().start(proposal)
 
-    def record(self, row):
-        super().record(row)
+    def append_row(self, row):
+        super().append_row(row)
         self.ended[row.trial_id] = time.perf_counter()
 
 
