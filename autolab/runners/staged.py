@@ -59,7 +59,7 @@ from autolab.runners.contract import (
 )
 from autolab.sandbox import Reach
 
-POLL_S = 0.05           # how often a running command is polled: its end is seen this late
+POLL_S = 0.05           # the longest wait between two polls of a running command
 WATCH_S = 0.5           # how often a prune rule reads the curve of a first seed
 
 
@@ -118,7 +118,7 @@ class StagedRunner(BaseRunner):
         """Exit code, or "timeout" once `deadline` passed, or "pruned" when `watch()` said to
         stop it; either way the command was ended."""
         handle = self.backend.start(command)
-        watched_at = time.monotonic()
+        started = watched_at = time.monotonic()
         while (code := self.backend.poll(handle)) is None:
             now = time.monotonic()
             stop = "timeout" if now >= deadline else None
@@ -128,7 +128,9 @@ class StagedRunner(BaseRunner):
             if stop:
                 self.backend.poll(handle, stop=True)
                 return stop
-            time.sleep(min(POLL_S, max(0.0, deadline - now)))
+            # a quarter of its age, at most POLL_S: a short command's end is seen within a
+            # few milliseconds, a long one's costs a poll every POLL_S
+            time.sleep(min(POLL_S, max(0.001, (now - started) / 4), max(0.0, deadline - now)))
         return code
 
     # one job ---------------------------------------------------------------
