@@ -20,7 +20,7 @@ from autolab.agents.sweep import SweepAgent
 from autolab.forges.local import LocalForge
 from autolab.gitops import Repo
 from autolab.ledger import Ledger
-from autolab.runners import local as local_runner
+from autolab.runners.staged import StagedRunner
 
 
 def die() -> None:
@@ -50,17 +50,18 @@ def arm(phase: str) -> None:
             die()  # the branch exists, its PR record was never written
         LocalForge._save = save
     elif phase in ("run", "evaluate"):
-        original_cmd = local_runner.run_command
+        original_execute = StagedRunner.execute
 
-        @functools.wraps(original_cmd)
-        def run_command(command, cwd, env, log, deadline, **kwargs):
+        @functools.wraps(original_execute)
+        def execute(self, command, deadline, watch=None):
+            env = command.env
             if phase == "run" and trial_env(env) and "AUTOLAB_OUT" in env:
                 threading.Timer(0.5, die).start()   # mid-training
-            code = original_cmd(command, cwd, env, log, deadline, **kwargs)
+            code = original_execute(self, command, deadline, watch)
             if phase == "evaluate" and trial_env(env) and "AUTOLAB_RESULT" in env:
                 die()  # evaluated, result on disk, nothing decided yet
             return code
-        local_runner.run_command = run_command
+        StagedRunner.execute = execute
     elif phase == "merge":
         original_swap = Repo.swap_ref
 
@@ -100,15 +101,16 @@ def arm(phase: str) -> None:
             die()  # the verdict is written ahead (here and on origin), nothing acted on yet
         GitHubForge.merge = merge_github
     elif phase == "no_retraining":
-        original_cmd = local_runner.run_command
+        original_run = StagedRunner.execute
 
-        @functools.wraps(original_cmd)
-        def run_command(command, cwd, env, log, deadline, **kwargs):
-            if any("/t0001" in str(env.get(k, "")) for k in ("AUTOLAB_OUT", "AUTOLAB_ARTIFACT")):
-                print(f"asked to train t0001 again: {command}", file=sys.stderr)
+        @functools.wraps(original_run)
+        def run_once(self, command, deadline, watch=None):
+            if any("/t0001" in str(command.env.get(k, ""))
+                   for k in ("AUTOLAB_OUT", "AUTOLAB_ARTIFACT")):
+                print(f"asked to train t0001 again: {command.line}", file=sys.stderr)
                 os._exit(97)  # the test reads this code: t0001 was decided by an earlier job
-            return original_cmd(command, cwd, env, log, deadline, **kwargs)
-        local_runner.run_command = run_command
+            return original_run(self, command, deadline, watch)
+        StagedRunner.execute = run_once
     else:
         raise SystemExit(f"unknown phase {phase!r}")
 
