@@ -298,7 +298,7 @@ class Loop:
 
     def refused(self, trial_id: str, proposal: Proposal, status: Status, reason: str) -> None:
         self.append_row(LedgerRow(trial_id=trial_id, status=status, reason=reason,
-                              started_at=utc_now(), **rows.proposal_columns(proposal)))
+                                  started_at=utc_now(), **rows.proposal_columns(proposal)))
         self.progress.ended(trial_id, status, reason, None)
 
     # open ----------------------------------------------------------------------

@@ -105,6 +105,11 @@ FAILURES = Status.where(Status.is_failure)
 BASELINE = Status.BASELINE
 
 
+def trial_id_of(number: int) -> str:
+    """42 -> t0042: the id of the trial numbered `number` (trial_number's inverse)."""
+    return f"t{number:04d}"
+
+
 def trial_number(trial_id: str) -> int:
     """t0042 -> 42; any other id (a baseline seed's, an import's) -> 0."""
     match = re.fullmatch(r"t(\d+)", trial_id)

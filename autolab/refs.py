@@ -7,7 +7,7 @@ ledger's; the rest live outside `refs/heads/`, so no branch list or checkout sho
 from __future__ import annotations
 
 from autolab.gitops import Repo
-from autolab.records import trial_number
+from autolab.records import trial_id_of, trial_number
 
 TRIAL_BRANCHES = "refs/heads/autolab/"   # autolab/<trial id>: an open trial's code, its PR's head
 LEDGER = "refs/heads/autolab/ledger"     # the Parquet ledger's own branch
@@ -27,4 +27,4 @@ def first_free_id(repo: Repo, after: int) -> str:
     trial branch and kept trial ref in `repo`: an id no trial of this lab has taken."""
     names = repo.git.for_each_ref("--format=%(refname)", TRIAL_BRANCHES, TRIALS).split()
     taken = [trial_number(name.rsplit("/", 1)[-1]) for name in names]  # the ledger's is 0
-    return f"t{max([after, *taken]) + 1:04d}"
+    return trial_id_of(max([after, *taken]) + 1)

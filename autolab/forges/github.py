@@ -57,7 +57,7 @@ from autolab.github_api import (
 from autolab.gitops import BOT, Repo
 from autolab.integrity import manifest_at, watched
 from autolab.ledger import take_in
-from autolab.records import Proposal, ScoreRow, Status, Trial
+from autolab.records import Proposal, ScoreRow, Status, Trial, trial_id_of, trial_number
 from autolab.refs import IDS, LEDGER, PENDING, TRIALS, first_free_id
 
 LABEL = "autolab"
@@ -115,7 +115,7 @@ def trial_body(p: Proposal) -> str:
 
 
 def next_id(trial_id: str) -> str:
-    return f"t{int(trial_id.lstrip('t') or 0) + 1:04d}"
+    return trial_id_of(trial_number(trial_id) + 1)
 
 
 def keep_description(row: ScoreRow) -> str:
